@@ -1,0 +1,1 @@
+"""Kalshi event-contract trading framework."""
