@@ -1,0 +1,784 @@
+"""The Parquet data catalog: schemas, validation, writing and simple reads.
+
+A catalog is a directory with one folder per kind (``markets``, ``quotes``, ``book``,
+``trades``). A kind's folder holds Parquet files directly (flat layout) or in Hive partitions
+(``quotes/series=KXHIGHNY/date=2026-11-20/part-0.parquet``); the readers accept both, and both
+may be mixed. Files whose name starts with ``.`` or ``_`` and files not ending in ``.parquet``
+are ignored (half-written files are ``.<name>.tmp``).
+
+Units are the framework's exact integers (see :mod:`framework.units`): prices are int64 in
+$0.0001 (``$0.56 == 5600``), sizes and counts are int64 in 0.01 contract (``1 contract ==
+100``). Timestamps are ``timestamp[ns, tz=UTC]``.
+
+This module is the *contract* between writers (``kalshi download``, ``kalshi record``,
+importers, ``data/make_sample.py``) and readers (the backtest replay). The full format is
+documented in ``docs/data-format.md``. :func:`read_table` is a convenience full read for small
+data, tests and analysis; the backtest streams files itself after :func:`validate_file`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from framework.units import DOLLAR
+
+if TYPE_CHECKING:  # pandas is imported lazily to keep ``import framework.data.catalog`` cheap
+    import pandas as pd
+
+__all__ = [
+    "KINDS",
+    "OPTIONAL_COLUMNS",
+    "SCHEMAS",
+    "CatalogError",
+    "kind_files",
+    "read_markets",
+    "read_table",
+    "validate_file",
+    "write_table",
+]
+
+KINDS: tuple[str, ...] = ("markets", "quotes", "book", "trades")
+
+_TS = pa.timestamp("ns", tz="UTC")
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "markets": pa.schema(
+        [
+            pa.field("ticker", pa.string(), nullable=False),
+            pa.field("event_ticker", pa.string(), nullable=False),
+            pa.field("series_ticker", pa.string(), nullable=False),
+            pa.field("open_ts", _TS, nullable=False),
+            pa.field("close_ts", _TS, nullable=False),
+            pa.field("settle_ts", _TS, nullable=True),  # null while unsettled
+            pa.field("result", pa.string(), nullable=True),  # "yes" | "no" | null
+            pa.field("title", pa.string(), nullable=True),  # optional column
+        ]
+    ),
+    "quotes": pa.schema(
+        [
+            pa.field("ts", _TS, nullable=False),
+            pa.field("ticker", pa.string(), nullable=False),
+            pa.field("yes_bid", pa.int64(), nullable=False),  # 0 = no YES bids
+            pa.field("no_bid", pa.int64(), nullable=False),  # 0 = no NO bids
+            pa.field("yes_bid_size", pa.int64(), nullable=True),  # null = unknown
+            pa.field("no_bid_size", pa.int64(), nullable=True),
+        ]
+    ),
+    "book": pa.schema(
+        [
+            pa.field("ts", _TS, nullable=False),
+            pa.field("ticker", pa.string(), nullable=False),
+            pa.field("side", pa.string(), nullable=False),  # "yes" | "no" (a bid on that side)
+            pa.field("price", pa.int64(), nullable=False),
+            pa.field("size", pa.int64(), nullable=False),  # new total at the level; 0 removes it
+            pa.field("seq", pa.int64(), nullable=True),
+            pa.field("snapshot", pa.bool_(), nullable=False),
+        ]
+    ),
+    "trades": pa.schema(
+        [
+            pa.field("ts", _TS, nullable=False),
+            pa.field("ticker", pa.string(), nullable=False),
+            pa.field("trade_id", pa.string(), nullable=False),
+            pa.field("yes_price", pa.int64(), nullable=False),
+            pa.field("count", pa.int64(), nullable=False),
+            pa.field("taker_side", pa.string(), nullable=False),  # "yes" | "no"
+        ]
+    ),
+}
+
+# Columns a file or DataFrame may omit; they read back as all-null.
+OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
+    "markets": frozenset({"title"}),
+    "quotes": frozenset(),
+    "book": frozenset(),
+    "trades": frozenset(),
+}
+
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "side": ("yes", "no"),
+    "taker_side": ("yes", "no"),
+    "result": ("yes", "no"),
+}
+# column -> (lowest allowed, highest allowed) inclusive
+_PRICE_BOUNDS: dict[str, tuple[int, int]] = {
+    "yes_bid": (0, DOLLAR - 1),
+    "no_bid": (0, DOLLAR - 1),
+    "price": (1, DOLLAR - 1),
+    "yes_price": (1, DOLLAR - 1),
+}
+_SIZE_MIN: dict[str, int] = {
+    "yes_bid_size": 0,
+    "no_bid_size": 0,
+    "size": 0,
+    "count": 1,
+    "seq": 0,
+}
+_PRICE_HINT = "prices are in units of $0.0001: $0.56 = 5600, use framework.units.dollars('0.56')"
+_SERIES_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_PARTITION_BY = ("series",)
+
+
+class CatalogError(ValueError):
+    """A catalog file, folder or DataFrame is missing, malformed or violates the schema."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _check_root(root: str | os.PathLike[str]) -> Path:
+    p = Path(root)
+    if not p.is_dir():
+        raise CatalogError(
+            f"catalog not found: {p}; create one with data/make_sample.py or kalshi download"
+        )
+    return p
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SCHEMAS:
+        raise CatalogError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def kind_files(root: str | os.PathLike[str], kind: str) -> list[Path]:
+    """All Parquet files of ``kind`` under ``root/kind`` (flat or Hive), sorted by path.
+
+    Returns ``[]`` when the kind's folder does not exist. Hidden (``.x``/``_x``) files and
+    directories and non-``.parquet`` files are skipped.
+    """
+    _check_kind(kind)
+    base = _check_root(root) / kind
+    if not base.is_dir():
+        return []
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+        for f in filenames:
+            if f.endswith(".parquet") and not f.startswith((".", "_")):
+                out.append(Path(dirpath) / f)
+    return sorted(out, key=lambda p: p.relative_to(base).parts)
+
+
+def _type_ok(expected: pa.DataType, actual: pa.DataType, nullable: bool) -> bool:
+    if nullable and pa.types.is_null(actual):
+        return True
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    if pa.types.is_timestamp(expected):
+        return pa.types.is_timestamp(actual)
+    if pa.types.is_integer(expected):
+        return pa.types.is_integer(actual)
+    if pa.types.is_string(expected):
+        return (
+            pa.types.is_string(actual)
+            or pa.types.is_large_string(actual)
+            or getattr(pa.types, "is_string_view", lambda _t: False)(actual)
+        )
+    if pa.types.is_boolean(expected):
+        return pa.types.is_boolean(actual)
+    return actual == expected
+
+
+def validate_file(path: str | os.PathLike[str], kind: str) -> pa.Schema:
+    """Open a Parquet file's schema and check it is a valid ``kind`` file; return the schema.
+
+    Required columns must exist with compatible types: any timestamp unit/timezone for
+    timestamp columns (naive timestamps are taken as UTC), any integer width for int64
+    columns, string/large_string for strings. Extra columns are allowed (readers ignore them).
+    """
+    _check_kind(kind)
+    p = Path(path)
+    try:
+        schema = pq.read_schema(p)
+    except (OSError, pa.ArrowException) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CatalogError(f"corrupt or unreadable Parquet file {p}: {reason}") from None
+    expected = SCHEMAS[kind]
+    missing = [
+        f.name
+        for f in expected
+        if f.name not in schema.names and f.name not in OPTIONAL_COLUMNS[kind]
+    ]
+    if missing:
+        raise CatalogError(
+            f"{p}: {kind} file is missing column(s) {', '.join(missing)}; "
+            f"a {kind} file needs {', '.join(expected.names)} (see docs/data-format.md)"
+        )
+    for f in expected:
+        if f.name not in schema.names:
+            continue
+        actual = schema.field(f.name).type
+        if not _type_ok(f.type, actual, f.nullable):
+            raise CatalogError(
+                f"{p}: column {f.name} has type {actual}, expected {f.type} "
+                f"(rewrite the file with framework.data.catalog.write_table)"
+            )
+    return schema
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fmt_pos(pos: int, labels: Any) -> str:
+    label = labels[pos]
+    if isinstance(label, (int,)) and label == pos:
+        return f"row {pos}"
+    return f"row {pos} (index {label!r})"
+
+
+def _to_ts_array(s: pd.Series, col: str, kind: str, nullable: bool) -> pa.Array:
+    import numpy as np
+    import pandas as pd
+
+    dt = s.dtype
+    if isinstance(dt, pd.DatetimeTZDtype):
+        v = s.dt.tz_convert("UTC").dt.as_unit("ns")
+    elif pd.api.types.is_datetime64_dtype(dt):
+        v = s.dt.as_unit("ns").dt.tz_localize("UTC")
+    elif pd.api.types.is_bool_dtype(dt):
+        raise CatalogError(f"{kind}: column {col} holds bools; expected timestamps")
+    elif pd.api.types.is_integer_dtype(dt):
+        if s.isna().any():
+            v = pd.to_datetime(s.astype("Int64"), unit="ns", utc=True)
+        else:
+            v = pd.to_datetime(s.to_numpy(dtype=np.int64), unit="ns", utc=True)
+            v = pd.Series(v, index=s.index)
+    elif pd.api.types.is_object_dtype(dt) and s.map(lambda x: x is None or isinstance(x, (datetime, np.datetime64))).all():
+        try:
+            conv = pd.to_datetime(s, utc=False)
+        except (ValueError, TypeError) as e:
+            raise CatalogError(f"{kind}: column {col} has unconvertible timestamps ({e})") from None
+        if isinstance(conv.dtype, pd.DatetimeTZDtype):
+            v = conv.dt.tz_convert("UTC").dt.as_unit("ns")
+        elif pd.api.types.is_datetime64_dtype(conv.dtype):
+            v = conv.dt.as_unit("ns").dt.tz_localize("UTC")
+        else:  # mixed timezones
+            try:
+                v = pd.to_datetime(s, utc=True).dt.as_unit("ns")
+            except (ValueError, TypeError) as e:
+                raise CatalogError(f"{kind}: column {col} has unconvertible timestamps ({e})") from None
+    elif len(s) == 0 or s.isna().all():
+        v = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+    else:
+        raise CatalogError(
+            f"{kind}: column {col} has dtype {dt}; expected timestamps (datetime64, tz-aware or "
+            f"naive = UTC) or int nanoseconds since the epoch; convert with pd.to_datetime(..., utc=True)"
+        )
+    arr = pa.array(v, type=_TS, from_pandas=True)
+    return arr
+
+
+def _to_int_array(s: pd.Series, col: str, kind: str) -> pa.Array:
+    import numpy as np
+    import pandas as pd
+
+    dt = s.dtype
+    bad = (
+        f"{kind}: column {col} has dtype {dt}; expected int64 in framework units "
+        f"(prices: $0.0001, sizes: 0.01 contract)"
+    )
+    if pd.api.types.is_bool_dtype(dt):
+        raise CatalogError(bad)
+    if pd.api.types.is_integer_dtype(dt):
+        if pd.api.types.is_unsigned_integer_dtype(dt):
+            mx = s.max() if len(s) else 0
+            if not pd.isna(mx) and int(mx) > np.iinfo(np.int64).max:
+                raise CatalogError(f"{kind}: column {col} has values beyond int64")
+        return pa.array(s, from_pandas=True).cast(pa.int64())
+    if pd.api.types.is_float_dtype(dt):
+        vals = s.to_numpy(dtype="float64", na_value=np.nan)
+        notna = ~np.isnan(vals)
+        finite = vals[notna]
+        if not np.all(np.isfinite(finite)) or not np.all(np.floor(finite) == finite):
+            pos = int(np.flatnonzero(notna & ~(np.isfinite(vals) & (np.floor(vals) == vals)))[0])
+            raise CatalogError(
+                f"{kind}: column {col} has non-integer value {vals[pos]!r} at {_fmt_pos(pos, s.index)}; "
+                f"expected int64 in framework units; {_PRICE_HINT}; sizes are in 0.01 contract "
+                f"(framework.units.contracts('2.5') = 250)"
+            )
+        if finite.size and (finite.max() >= 2.0**63 or finite.min() < -(2.0**63)):
+            raise CatalogError(f"{kind}: column {col} has values beyond int64")
+        out = np.zeros(len(vals), dtype=np.int64)
+        out[notna] = finite.astype(np.int64)
+        return pa.array(out, mask=~notna, type=pa.int64())
+    if pd.api.types.is_object_dtype(dt) or pd.api.types.is_string_dtype(dt):
+        py: list[int | None] = []
+        for pos, x in enumerate(s.tolist()):
+            if x is None or (isinstance(x, float) and x != x) or x is pd.NA:
+                py.append(None)
+            elif isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+                py.append(int(x))
+            elif isinstance(x, (float, np.floating)) and float(x).is_integer():
+                py.append(int(x))
+            else:
+                raise CatalogError(
+                    f"{kind}: column {col} has non-integer value {x!r} at {_fmt_pos(pos, s.index)}; "
+                    f"expected int64 in framework units; {_PRICE_HINT}"
+                )
+        try:
+            return pa.array(py, type=pa.int64())
+        except (OverflowError, pa.ArrowException):
+            raise CatalogError(f"{kind}: column {col} has values beyond int64") from None
+    raise CatalogError(bad)
+
+
+def _to_str_array(s: pd.Series, col: str, kind: str) -> pa.Array:
+    import pandas as pd
+
+    py: list[str | None] = []
+    for pos, x in enumerate(s.tolist()):
+        if x is None or x is pd.NA or (isinstance(x, float) and x != x):
+            py.append(None)
+        elif isinstance(x, str):
+            py.append(x)
+        else:
+            raise CatalogError(
+                f"{kind}: column {col} has non-string value {x!r} at {_fmt_pos(pos, s.index)}; "
+                f"expected strings"
+            )
+    return pa.array(py, type=pa.string())
+
+
+def _to_bool_array(s: pd.Series, col: str, kind: str) -> pa.Array:
+    import numpy as np
+    import pandas as pd
+
+    py: list[bool | None] = []
+    for pos, x in enumerate(s.tolist()):
+        if x is None or x is pd.NA or (isinstance(x, float) and x != x):
+            py.append(None)
+        elif isinstance(x, (bool, np.bool_)):
+            py.append(bool(x))
+        elif isinstance(x, (int, np.integer)) and int(x) in (0, 1):
+            py.append(bool(x))
+        else:
+            raise CatalogError(
+                f"{kind}: column {col} has non-boolean value {x!r} at {_fmt_pos(pos, s.index)}; "
+                f"expected True/False"
+            )
+    return pa.array(py, type=pa.bool_())
+
+
+def _first_bad(mask: Any) -> int:
+    import numpy as np
+
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _df_to_table(kind: str, df: pd.DataFrame, allowed_extra: Iterable[str] = ()) -> pa.Table:
+    """Validate ``df`` against ``kind``'s schema and convert it into an Arrow table."""
+    import numpy as np
+    import pandas as pd
+
+    _check_kind(kind)
+    if not isinstance(df, pd.DataFrame):
+        raise CatalogError(f"{kind}: expected a pandas DataFrame, got {type(df).__name__}")
+    schema = SCHEMAS[kind]
+    cols = [str(c) for c in df.columns]
+    if len(set(cols)) != len(cols):
+        dups = sorted({c for c in cols if cols.count(c) > 1})
+        raise CatalogError(f"{kind}: duplicate column(s) {', '.join(dups)}; drop the duplicates")
+    missing = [n for n in schema.names if n not in cols and n not in OPTIONAL_COLUMNS[kind]]
+    if missing:
+        raise CatalogError(
+            f"{kind}: missing required column(s) {', '.join(missing)}; "
+            f"a {kind} table needs {', '.join(schema.names)} (see docs/data-format.md)"
+        )
+    extra = [c for c in cols if c not in schema.names and c not in set(allowed_extra)]
+    if extra:
+        raise CatalogError(
+            f"{kind}: unknown column(s) {', '.join(extra)}; drop them "
+            f"(allowed: {', '.join(schema.names)})"
+        )
+    n = len(df)
+    arrays: list[pa.Array] = []
+    for f in schema:
+        if f.name not in cols:  # optional column
+            arrays.append(pa.nulls(n, type=f.type))
+            continue
+        s = df[f.name]
+        if pa.types.is_timestamp(f.type):
+            arr = _to_ts_array(s, f.name, kind, f.nullable)
+        elif pa.types.is_integer(f.type):
+            arr = _to_int_array(s, f.name, kind)
+        elif pa.types.is_string(f.type):
+            arr = _to_str_array(s, f.name, kind)
+        elif pa.types.is_boolean(f.type):
+            arr = _to_bool_array(s, f.name, kind)
+        else:  # pragma: no cover - every schema type is handled above
+            raise CatalogError(f"{kind}: unsupported type {f.type} for column {f.name}")
+        if not f.nullable and arr.null_count:
+            pos = _first_bad(arr.is_null().to_numpy(zero_copy_only=False))
+            raise CatalogError(
+                f"{kind}: column {f.name} has a null/NaN at {_fmt_pos(pos, df.index)}; "
+                f"{f.name} may not be null"
+            )
+        arrays.append(arr)
+    table = pa.Table.from_arrays(arrays, schema=schema)
+
+    # value checks
+    for f in schema:
+        if pa.types.is_integer(f.type):
+            vals = table.column(f.name).to_numpy(zero_copy_only=False)
+            if table.column(f.name).null_count:
+                vals = np.asarray(
+                    table.column(f.name).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
+                )
+            if f.name in _PRICE_BOUNDS:
+                lo, hi = _PRICE_BOUNDS[f.name]
+                bad = (vals < lo) | (vals > hi)
+                if bad.any():
+                    pos = _first_bad(bad)
+                    raise CatalogError(
+                        f"{kind}: column {f.name} value {int(vals[pos])} at {_fmt_pos(pos, df.index)} "
+                        f"is outside [{lo}, {hi}]; {_PRICE_HINT}"
+                    )
+            if f.name in _SIZE_MIN:
+                lo = _SIZE_MIN[f.name]
+                bad = vals < lo
+                if bad.any():
+                    pos = _first_bad(bad)
+                    what = "negative" if int(vals[pos]) < 0 else "zero"
+                    raise CatalogError(
+                        f"{kind}: column {f.name} has {what} value {int(vals[pos])} at "
+                        f"{_fmt_pos(pos, df.index)}; must be >= {lo} (quantities are in 0.01 contract: "
+                        f"10 contracts = 1000)"
+                    )
+        if f.name in _ENUMS:
+            allowed = _ENUMS[f.name]
+            vals = table.column(f.name).to_pylist()
+            for pos, v in enumerate(vals):
+                if v is not None and v not in allowed:
+                    raise CatalogError(
+                        f"{kind}: column {f.name} has value {v!r} at {_fmt_pos(pos, df.index)}; "
+                        f"allowed: {', '.join(repr(a) for a in allowed)}"
+                        + (" or null" if f.nullable else "")
+                    )
+        if f.name in ("ticker", "event_ticker", "series_ticker", "trade_id"):
+            vals = table.column(f.name).to_pylist()
+            for pos, v in enumerate(vals):
+                if v == "":
+                    raise CatalogError(
+                        f"{kind}: column {f.name} has an empty string at {_fmt_pos(pos, df.index)}"
+                    )
+    if kind == "markets" and n:
+        o = table.column("open_ts").cast(pa.int64()).to_numpy()
+        c = table.column("close_ts").cast(pa.int64()).to_numpy()
+        bad = c < o
+        if bad.any():
+            pos = _first_bad(bad)
+            raise CatalogError(
+                f"markets: column close_ts is before open_ts at {_fmt_pos(pos, df.index)}"
+            )
+        tick = table.column("ticker").to_pylist()
+        seen: set[str] = set()
+        for pos, t in enumerate(tick):
+            if t in seen:
+                raise CatalogError(
+                    f"markets: column ticker has duplicate {t!r} at {_fmt_pos(pos, df.index)}; "
+                    f"one row per market"
+                )
+            seen.add(t)
+    return table
+
+
+def _check_sorted(kind: str, table: pa.Table, positions: Any, labels: Any, where: str) -> None:
+    import numpy as np
+
+    if "ts" not in table.column_names or table.num_rows < 2:
+        return
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    bad = np.diff(ts) < 0
+    if bad.any():
+        i = _first_bad(bad) + 1
+        pos = int(positions[i])
+        raise CatalogError(
+            f"{kind}: column ts is not sorted ascending{where}: {_fmt_pos(pos, labels)} is earlier "
+            f"than the row before it; sort first (df.sort_values('ts', kind='stable'))"
+        )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _series_for(root: Path, kind: str, df: pd.DataFrame, table: pa.Table) -> list[str]:
+    """Series of each row: df's ``series`` column, else the markets table, else ticker prefix."""
+    if kind == "markets":
+        return [str(x) for x in table.column("series_ticker").to_pylist()]
+    if "series" in df.columns:
+        out = []
+        for pos, x in enumerate(df["series"].tolist()):
+            if not isinstance(x, str) or not x:
+                raise CatalogError(
+                    f"{kind}: column series has invalid value {x!r} at {_fmt_pos(pos, df.index)}"
+                )
+            out.append(x)
+        return out
+    mapping: dict[str, str] = {}
+    if kind_files(root, "markets"):
+        m = read_markets(root)
+        mapping = dict(zip(m["ticker"].tolist(), m["series_ticker"].tolist(), strict=True))
+    return [mapping.get(t) or t.split("-", 1)[0] for t in table.column("ticker").to_pylist()]
+
+
+def _next_free(d: Path) -> str:
+    i = 0
+    while (d / f"part-{i}.parquet").exists():
+        i += 1
+    return f"part-{i}.parquet"
+
+
+def _write_file(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd", compression_level=3)
+    os.replace(tmp, path)
+
+
+def write_table(
+    root: str | os.PathLike[str],
+    kind: str,
+    df: pd.DataFrame,
+    *,
+    partition_by: str | None = None,
+    filename: str | None = None,
+) -> list[Path]:
+    """Validate ``df`` against ``kind``'s schema and write it as Parquet under ``root/kind/``.
+
+    * ``partition_by=None``: one flat file ``root/kind/<filename>``.
+    * ``partition_by="series"``: Hive layout ``root/kind/series=<S>/date=<YYYY-MM-DD>/<filename>``
+      (date of ``ts`` in UTC), one file per (series, date); for ``markets`` just
+      ``root/markets/series=<S>/<filename>``. The series of a row is, in order: a ``series``
+      column of ``df`` (allowed only when partitioning, not stored in the file), the
+      ``series_ticker`` of the ticker in the catalog's ``markets`` table, or the ticker's prefix
+      before the first ``-``.
+    * ``filename=None`` picks the first free ``part-<n>.parquet`` in each target folder (so
+      writing twice appends files); an explicit ``filename`` overwrites that file.
+
+    Input ``ts`` must already be sorted ascending within each output file: unsorted input is an
+    error, never silently sorted. Files are written to a hidden temp name and renamed, so a
+    crash leaves no half-written ``.parquet`` file. Returns the written paths, sorted.
+    """
+    _check_kind(kind)
+    root_p = Path(root)
+    if root_p.exists() and not root_p.is_dir():
+        raise CatalogError(f"catalog root {root_p} exists and is not a directory")
+    if partition_by is not None and partition_by not in _PARTITION_BY:
+        raise CatalogError(
+            f"{kind}: unknown partition_by {partition_by!r}; use None (flat) or 'series'"
+        )
+    if filename is not None and (
+        not filename.endswith(".parquet") or "/" in filename or os.sep in filename
+        or filename.startswith((".", "_"))
+    ):
+        raise CatalogError(
+            f"{kind}: bad filename {filename!r}; use a plain name ending in .parquet "
+            f"(not starting with '.' or '_')"
+        )
+    extra = ("series",) if partition_by == "series" and kind != "markets" else ()
+    table = _df_to_table(kind, df, allowed_extra=extra)
+    import numpy as np
+
+    root_p.mkdir(parents=True, exist_ok=True)
+    base = root_p / kind
+    written: list[Path] = []
+    if partition_by is None:
+        _check_sorted(kind, table, np.arange(table.num_rows), df.index, "")
+        target = base / (filename or _next_free(base))
+        _write_file(table, target)
+        return [target]
+
+    series = _series_for(root_p, kind, df, table)
+    for s in set(series):
+        if not _SERIES_RE.match(s):
+            raise CatalogError(
+                f"{kind}: series {s!r} cannot be used as a partition folder name; "
+                f"use letters, digits, '_', '.', '-'"
+            )
+    if kind == "markets":
+        keys = [(s,) for s in series]
+    else:
+        ts = table.column("ts").cast(pa.int64()).to_numpy()
+        days = (ts // 86_400_000_000_000).tolist()
+        keys = list(zip(series, days, strict=True))
+    groups: dict[tuple, list[int]] = {}
+    for pos, k in enumerate(keys):
+        groups.setdefault(k, []).append(pos)
+    for k in sorted(groups):
+        pos_arr = np.asarray(groups[k], dtype=np.int64)
+        sub = table.take(pa.array(pos_arr))
+        d = base / f"series={k[0]}"
+        where = f" in series={k[0]}"
+        if len(k) == 2:
+            day = (date(1970, 1, 1) + timedelta(days=int(k[1]))).isoformat()
+            d = d / f"date={day}"
+            where += f" date={day}"
+        _check_sorted(kind, sub, pos_arr, df.index, where)
+        target = d / (filename or _next_free(d))
+        _write_file(sub, target)
+        written.append(target)
+    return sorted(written)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _to_ns(x: Any, what: str) -> int:
+    import pandas as pd
+
+    if isinstance(x, (int,)) and not isinstance(x, bool):
+        return int(x)
+    try:
+        t = pd.Timestamp(x)
+    except (ValueError, TypeError) as e:
+        raise CatalogError(f"cannot interpret {what}={x!r} as a time ({e})") from None
+    if t.tzinfo is None:
+        t = t.tz_localize("UTC")
+    return int(t.as_unit("ns").value)
+
+
+def _partition_date(path: Path) -> date | None:
+    for part in path.parts:
+        if part.startswith("date="):
+            try:
+                return date.fromisoformat(part[5:])
+            except ValueError:
+                return None
+    return None
+
+
+def _read_file(path: Path, kind: str, tickers: list[str] | None) -> pa.Table:
+    schema = validate_file(path, kind)
+    expected = SCHEMAS[kind]
+    cols = [n for n in expected.names if n in schema.names]
+    try:
+        t = pq.read_table(path, columns=cols)
+    except (OSError, pa.ArrowException) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CatalogError(f"corrupt or unreadable Parquet file {path}: {reason}") from None
+    arrays = []
+    for f in expected:
+        if f.name not in t.column_names:
+            arrays.append(pa.nulls(t.num_rows, type=f.type))
+            continue
+        col = t.column(f.name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if pa.types.is_timestamp(f.type) and col.type.tz is None and pa.types.is_timestamp(col.type):
+            col = col.cast(pa.timestamp(col.type.unit, tz="UTC"))
+        try:
+            col = col.cast(f.type)
+        except pa.ArrowException as e:
+            raise CatalogError(f"{path}: column {f.name} cannot be cast to {f.type}: {e}") from None
+        arrays.append(col)
+    t = pa.Table.from_arrays(arrays, schema=expected.remove_metadata())
+    if tickers is not None:
+        import pyarrow.compute as pc
+
+        t = t.filter(pc.is_in(t.column("ticker"), value_set=pa.array(tickers, type=pa.string())))
+    return t
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas with stable dtypes: int64 stays int64, nullable ints become ``Int64``."""
+    import pandas as pd
+
+    data = {}
+    for f in table.schema:
+        col = table.column(f.name)
+        if pa.types.is_integer(f.type):
+            if f.nullable:
+                data[f.name] = col.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+            else:
+                data[f.name] = col.to_numpy()
+        elif pa.types.is_timestamp(f.type):
+            data[f.name] = col.to_pandas()
+        elif pa.types.is_boolean(f.type):
+            data[f.name] = col.to_numpy(zero_copy_only=False).astype(bool) if col.null_count == 0 else col.to_pandas()
+        else:
+            data[f.name] = col.to_pandas()
+    df = pd.DataFrame(data, columns=table.schema.names)
+    return df
+
+
+def read_table(
+    root: str | os.PathLike[str],
+    kind: str,
+    tickers: Iterable[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
+    """Read a whole kind into one DataFrame (small data, tests, analysis; not the replay path).
+
+    Filters: ``tickers`` (any iterable of strings), ``start <= ts < end`` (datetimes, strings,
+    ``pd.Timestamp`` or int ns; naive = UTC). Rows are stably sorted by ``ts``; ties keep file
+    path order, then in-file order. Columns follow the schema; nullable int columns come back as
+    pandas ``Int64``, timestamps as ``datetime64[ns, UTC]``. ``markets`` (no ``ts``) is
+    delegated to :func:`read_markets` and does not accept ``start``/``end``.
+    """
+    _check_kind(kind)
+    tick = None if tickers is None else ([tickers] if isinstance(tickers, str) else list(tickers))
+    if kind == "markets":
+        if start is not None or end is not None:
+            raise CatalogError("markets: no ts column, so start/end do not apply; use read_markets")
+        return read_markets(root, tick)
+    lo = None if start is None else _to_ns(start, "start")
+    hi = None if end is None else _to_ns(end, "end")
+    parts = []
+    for p in kind_files(root, kind):
+        d = _partition_date(p)
+        if d is not None:
+            d0 = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()) * 1_000_000_000
+            if (hi is not None and d0 >= hi) or (lo is not None and d0 + 86_400_000_000_000 <= lo):
+                continue
+        t = _read_file(p, kind, tick)
+        if lo is not None or hi is not None:
+            import pyarrow.compute as pc
+
+            ts = t.column("ts").cast(pa.int64())
+            mask = None
+            if lo is not None:
+                mask = pc.greater_equal(ts, lo)
+            if hi is not None:
+                m2 = pc.less(ts, hi)
+                mask = m2 if mask is None else pc.and_(mask, m2)
+            t = t.filter(mask)
+        parts.append(t)
+    schema = SCHEMAS[kind].remove_metadata()
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    if table.num_rows > 1:
+        import numpy as np
+
+        ts = table.column("ts").cast(pa.int64()).to_numpy()
+        if np.any(np.diff(ts) < 0):
+            order = np.argsort(ts, kind="stable")
+            table = table.take(pa.array(order))
+    return _to_pandas(table)
+
+
+def read_markets(root: str | os.PathLike[str], tickers: Iterable[str] | None = None) -> pd.DataFrame:
+    """All markets (optionally only ``tickers``) with the markets schema, sorted by ticker.
+
+    If a ticker appears in several files, the row from the last file in path order wins (so a
+    later file can update ``settle_ts``/``result``). Missing optional ``title`` reads as null.
+    """
+    tick = None if tickers is None else ([tickers] if isinstance(tickers, str) else list(tickers))
+    parts = [_read_file(p, "markets", tick) for p in kind_files(root, "markets")]
+    schema = SCHEMAS["markets"].remove_metadata()
+    table = pa.concat_tables(parts) if parts else schema.empty_table()
+    if table.num_rows:
+        names = table.column("ticker").to_pylist()
+        last: dict[str, int] = {}
+        for i, t in enumerate(names):
+            last[t] = i
+        order = sorted(last.values(), key=lambda i: names[i])
+        table = table.take(pa.array(order, type=pa.int64()))
+    return _to_pandas(table)
