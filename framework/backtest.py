@@ -1,0 +1,144 @@
+"""``run_backtest``: wire a replay feed, a simulated broker and a strategy into the engine."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .analysis.results import Result
+from .brokers.simulated import SimulatedBroker
+from .core.engine import Engine
+from .data.catalog import CatalogError, read_markets
+from .data.replay import ParquetReplayFeed, _to_ns
+from .model.fees import FeeModel
+from .model.portfolio import Portfolio
+from .strategy import Strategy
+from .units import dollars
+
+__all__ = ["DEFAULT_STARTING_CASH", "load_strategy", "run_backtest"]
+
+DEFAULT_STARTING_CASH = dollars(10_000)
+
+_MODEL_OPTIONS = {
+    "netting": "net YES against NO (Kalshi's default): True/False",
+    "fee_taker": "taker fee coefficient, default '0.07'",
+    "fee_maker": "maker fee coefficient, default '0'",
+    "fee_rounding": "fee rounding step in money units, default 100 (one cent)",
+    "fee_series": "per-series fee overrides {series: {'taker': .., 'maker': ..}}",
+    "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
+    "series": "restrict to markets of these series tickers",
+    "batch_size": "Parquet rows per batch (memory bound), default 65536",
+    "equity_interval": "equity sampling interval (ns or e.g. '1h'); None disables",
+    "progress": "show a progress bar (True/False)",
+}
+
+
+def load_strategy(spec: str | type[Strategy]) -> type[Strategy]:
+    """A Strategy subclass from a class or a ``"module:Class"`` string (module importable from
+    the current directory too)."""
+    if isinstance(spec, type):
+        if not issubclass(spec, Strategy):
+            raise TypeError(f"{spec.__name__} is not a framework.Strategy subclass")
+        return spec
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ValueError(f"strategy must be a Strategy subclass or 'module:Class', got {spec!r}")
+    module_name, _, cls_name = spec.partition(":")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"cannot import strategy module {module_name!r} ({exc}); check the "
+                         "'strategy' setting, e.g. 'strategies.momentum:Momentum'") from None
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise ValueError(f"module {module_name!r} has no class {cls_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ValueError(f"{spec} is not a framework.Strategy subclass")
+    return cls
+
+
+def _select_markets(catalog: Path, markets: Iterable[str] | None, series: Iterable[str] | None):
+    table = read_markets(catalog)
+    if series is not None:
+        series = set([series] if isinstance(series, str) else series)
+        table = table[table["series_ticker"].isin(series)]
+    if markets is not None:
+        markets = [markets] if isinstance(markets, str) else list(markets)
+        missing = sorted(set(markets) - set(table["ticker"]))
+        if missing and len(table):
+            raise CatalogError(f"market(s) not in catalog {catalog}: {', '.join(missing[:5])}"
+                               f"{' ...' if len(missing) > 5 else ''}")
+        table = table[table["ticker"].isin(markets)]
+    rows = []
+    for rec in table.to_dict("records"):
+        row = {}
+        for k, v in rec.items():
+            if k.endswith("_ts"):
+                row[k] = None if v is None or v != v else int(v.value)  # NaT -> None
+            else:
+                row[k] = None if v is None or (isinstance(v, float) and v != v) else v
+        rows.append(row)
+    return rows
+
+
+def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path, markets=None, start=None,
+                 end=None, params: dict[str, Any] | None = None, starting_cash: int | None = None,
+                 **model_options: Any) -> Result:
+    """Replay ``catalog`` through ``strategy`` with the simulated broker; return a ``Result``.
+
+    ``markets`` (tickers) or ``series`` (a model option) select markets; ``start``/``end``
+    (``end`` exclusive) accept ns ints or time strings; ``starting_cash`` is in money units
+    (default $10,000). Model options: see ``framework.backtest._MODEL_OPTIONS``.
+    """
+    unknown = sorted(set(model_options) - set(_MODEL_OPTIONS))
+    if unknown:
+        known = "\n".join(f"  {k}: {v}" for k, v in _MODEL_OPTIONS.items())
+        raise TypeError(f"unknown backtest option(s): {', '.join(unknown)}. Known options:\n{known}")
+    root = Path(catalog)
+    if isinstance(strategy, Strategy):
+        strat = strategy
+        if params:
+            raise ValueError("pass params to the strategy's constructor when passing an instance")
+    else:
+        strat = load_strategy(strategy)(params)
+    start_ns, end_ns = _to_ns(start), _to_ns(end)
+    market_rows = _select_markets(root, markets, model_options.get("series"))
+    tickers = [m["ticker"] for m in market_rows] if (markets is not None or "series" in model_options) else None
+    feed = ParquetReplayFeed(root, markets=tickers, start=start_ns, end=end_ns,
+                             kinds=model_options.get("kinds", "auto"),
+                             batch_size=model_options.get("batch_size", 65_536))
+    fees = FeeModel(taker=model_options.get("fee_taker", "0.07"), maker=model_options.get("fee_maker", "0"),
+                    rounding=model_options.get("fee_rounding", 100), series=model_options.get("fee_series"))
+    broker = SimulatedBroker(fees)
+    cash = DEFAULT_STARTING_CASH if starting_cash is None else starting_cash
+    if type(cash) is not int or cash < 0:
+        raise ValueError(f"starting_cash must be a non-negative int in money units "
+                         f"($1,000 = framework.dollars(1000)), got {starting_cash!r}")
+    portfolio = Portfolio(cash, netting=model_options.get("netting", True))
+    interval = model_options.get("equity_interval", "1h")
+    if interval is not None:
+        from .core.engine import parse_duration
+
+        interval = parse_duration(interval)
+    bar = None
+    progress = None
+    if model_options.get("progress"):
+        from tqdm import tqdm
+
+        bar = tqdm(total=feed.total_rows, unit="ev", unit_scale=True, desc="backtest", leave=False)
+        progress = bar.update
+    engine = Engine(strat, feed, broker, portfolio, market_rows, equity_interval=interval, end=end_ns,
+                    progress=progress)
+    try:
+        engine.run()
+    finally:
+        if bar is not None:
+            bar.close()
+        feed.close()
+    info = {"strategy": f"{type(strat).__module__}:{type(strat).__name__}", "params": strat.params,
+            "markets": len(market_rows), "start": start_ns, "end": end_ns}
+    return Result.from_engine(engine, info)

@@ -1,0 +1,428 @@
+"""The engine: one deterministic, single-threaded event loop for every mode.
+
+Per market event, in this order: fire timers/settlements that are due (time has reached them),
+update the cache (the market's ``OrderBook``), let the broker react (a simulated broker matches
+resting orders), deliver the resulting order/fill notifications, then call the strategy, then
+deliver what the strategy's own orders caused. The engine is the only caller of strategy
+callbacks and the only writer of books, orders, cash and positions; feeds and brokers only
+produce data.
+
+The hot loops below are written for CPython: locals instead of attribute lookups, ``zip`` over
+column lists, one dict lookup per event, and callbacks a strategy does not override are skipped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..model.book import OrderBook
+from ..model.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, Settlement, Trade
+from ..model.portfolio import Portfolio
+from ..strategy import Strategy
+from ..units import DOLLAR
+from .events import BOOK, MIXED, QUOTE, TRADE
+
+__all__ = ["Engine", "parse_duration"]
+
+_NEVER = 1 << 62  # "no scheduled item" sentinel, later than any real timestamp
+
+# scheduled item kinds, in their order at equal timestamps
+_CLOSE, _SETTLE, _TIMER, _EQUITY = 0, 1, 2, 3
+
+_ORDER_EVT, _FILL_EVT = 0, 1
+_VALID_TIF = ("gtc", "ioc")
+
+
+def parse_duration(value: int | str) -> int:
+    """A duration as int ns, or a string such as ``"5min"``, ``"1h"``, ``"30s"``, ``"1d"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError(f"timer interval must be positive, got {value}")
+        return value
+    import pandas as pd  # parsing user input only
+
+    try:
+        ns = int(pd.Timedelta(value).value)
+    except (ValueError, TypeError):
+        raise ValueError(f"cannot parse duration {value!r}; use ns or e.g. '5min', '1h', '30s'") from None
+    if ns <= 0:
+        raise ValueError(f"timer interval must be positive, got {value!r}")
+    return ns
+
+
+def _overrides(strategy: Strategy, name: str) -> Callable | None:
+    """The bound callback if the strategy's class overrides it, else None (skipped entirely)."""
+    if getattr(type(strategy), name) is getattr(Strategy, name):
+        return None
+    return getattr(strategy, name)
+
+
+class Engine:
+    """Drives one strategy from one feed through one broker."""
+
+    def __init__(self, strategy: Strategy, feed, broker, portfolio: Portfolio,
+                 markets: Iterable[dict[str, Any]] = (), equity_interval: int | None = 3_600_000_000_000,
+                 end: int | None = None, progress: Callable[[int], None] | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
+        self.strategy = strategy
+        self.feed = feed
+        self.broker = broker
+        self.portfolio = portfolio
+        self.books: dict[str, OrderBook] = {}
+        self.now = 0
+        self.end = end
+        self.progress = progress
+        self.clock = clock
+        self.open: dict[str, Order] = {}
+        self.order_log: list[Order] = []  # every order ever submitted, in submission order
+        self.fills: list[Fill] = []
+        self.equity: list[tuple[int, int, int]] = []  # (ts, cash, open value at bid)
+        self.records: list[tuple[int, str, Any]] = []
+        self.predictions: list[tuple[int, str, float]] = []
+        self.settlements: list[Settlement] = []
+        self.subscribed: set[str] = set()
+        self.n_events = 0
+        self._ids = itertools.count(1)
+        self._queue: deque = deque()
+        self._sched: list[tuple[int, int, int, Any]] = []
+        self._sched_seq = itertools.count()
+        self._next_due = _NEVER
+        self._timers: dict[str, tuple[int, int | None, int]] = {}  # name -> (at, every, token)
+        self._equity_interval = equity_interval
+        self._last_ts = 0
+        self._results: dict[str, str] = {}
+        self.market_info: dict[str, dict[str, Any]] = {}
+        first_open = None
+        for m in markets:
+            t = m["ticker"]
+            # look-ahead guard: strategies see metadata without result or settlement time
+            self.market_info[t] = {k: m.get(k) for k in ("ticker", "event_ticker", "series_ticker",
+                                                         "open_ts", "close_ts", "title")}
+            close_ts, settle_ts, result = m.get("close_ts"), m.get("settle_ts"), m.get("result")
+            if close_ts is not None:
+                self._schedule(close_ts, _CLOSE, t)
+            if settle_ts is not None and result in ("yes", "no") and (end is None or settle_ts < end):
+                self._results[t] = result
+                self._schedule(settle_ts, _SETTLE, t)
+            if m.get("open_ts") is not None:
+                first_open = m["open_ts"] if first_open is None else min(first_open, m["open_ts"])
+        self._first_open = first_open
+        broker.bind(self, self.books, portfolio)
+        if hasattr(broker, "market_hours"):
+            broker.market_hours.update({t: (m.get("open_ts"), m.get("close_ts"))
+                                        for t, m in self.market_info.items()})
+        self._on_book = _overrides(strategy, "on_book")
+        self._on_trade = _overrides(strategy, "on_trade")
+        self._on_fill = _overrides(strategy, "on_fill")
+        self._on_order = _overrides(strategy, "on_order")
+
+    # ---- scheduling -----------------------------------------------------------------------
+    def _schedule(self, ts: int, kind: int, payload: Any) -> None:
+        heapq.heappush(self._sched, (ts, kind, next(self._sched_seq), payload))
+        if ts < self._next_due:
+            self._next_due = ts
+
+    def _fire_due(self, upto: int) -> None:
+        """Run every scheduled item with time <= ``upto``, in (time, kind, insertion) order."""
+        sched = self._sched
+        while sched and sched[0][0] <= upto:
+            ts, kind, _, payload = heapq.heappop(sched)
+            if ts > self.now:
+                self.now = ts
+            if kind == _TIMER:
+                name, token = payload
+                cur = self._timers.get(name)
+                if cur is None or cur[2] != token:
+                    continue  # cancelled or replaced
+                every = cur[1]
+                if every is not None:
+                    self._timers[name] = (ts + every, every, token)
+                    self._schedule(ts + every, _TIMER, payload)
+                else:
+                    del self._timers[name]
+                self.strategy.on_timer(name)
+                self._drain()
+            elif kind == _SETTLE:
+                self._settle(payload, ts)
+            elif kind == _CLOSE:
+                self.broker.market_closed(payload, ts)
+                self._drain()
+            else:
+                self._sample_equity(ts)
+                if self._equity_interval:
+                    self._schedule(ts + self._equity_interval, _EQUITY, None)
+        self._next_due = sched[0][0] if sched else _NEVER
+
+    def set_timer(self, name: str, at: int | str | None = None, every: int | str | None = None) -> None:
+        if at is None and every is None:
+            raise ValueError("set_timer needs at= (a time) and/or every= (an interval)")
+        interval = parse_duration(every) if every is not None else None
+        if at is None:
+            first = self.now + interval
+        elif isinstance(at, int) and not isinstance(at, bool):
+            first = at
+        else:
+            from ..data.replay import _to_ns
+
+            first = _to_ns(at)
+        token = next(self._sched_seq)
+        self._timers[name] = (first, interval, token)
+        self._schedule(first, _TIMER, (name, token))
+
+    def cancel_timer(self, name: str) -> None:
+        self._timers.pop(name, None)
+
+    def _settle(self, ticker: str, ts: int) -> None:
+        self.broker.market_closed(ticker, ts)
+        self._drain()
+        result = self._results[ticker]
+        payout, net = self.portfolio.settle(ticker, result)
+        s = Settlement(ticker, result, ts, payout, net)
+        self.settlements.append(s)
+        in_scope = net != 0 or not self.subscribed or ticker in self.subscribed
+        if in_scope:
+            self.strategy.on_settlement(s)
+            self._drain()
+        if net:
+            self._sample_equity(ts)
+
+    def _sample_equity(self, ts: int) -> None:
+        books = self.books
+        marks = {t: (b.yes_bid, b.no_bid) for t, b in books.items()}
+        self.equity.append((ts, self.portfolio.cash, self.portfolio.open_value(marks)))
+
+    # ---- strategy actions -----------------------------------------------------------------
+    def submit(self, ticker: str, action: str, qty: int, price: int | None, side: str, tif: str,
+               post_only: bool, reduce_only: bool) -> Order:
+        if type(qty) is not int or qty <= 0:
+            raise ValueError(f"order qty must be a positive int in 0.01-contract units "
+                             f"(10 contracts = framework.contracts(10) = 1000), got {qty!r}")
+        if price is not None and (type(price) is not int or not 0 < price < DOLLAR):
+            raise ValueError(f"order price must be an int in (0, {DOLLAR}) units of $0.0001 "
+                             f"($0.56 = framework.cents(56) = 5600) or None for marketable, got {price!r}")
+        if side not in ("yes", "no"):
+            raise ValueError(f"side must be 'yes' or 'no', got {side!r}")
+        if tif not in _VALID_TIF:
+            raise ValueError(f"tif must be 'gtc' or 'ioc', got {tif!r}")
+        if price is None and post_only:
+            raise ValueError("a marketable order (price=None) cannot be post-only")
+        order = Order(f"O{next(self._ids)}", ticker, side, action, qty, price, tif, post_only,
+                      reduce_only, self.now)
+        self.order_log.append(order)
+        self.open[order.order_id] = order
+        self.broker.submit(order)
+        return order
+
+    def cancel(self, order: Order) -> None:
+        if order.status in ACTIVE_STATUSES:
+            self.broker.cancel(order)
+
+    def cancel_all(self, ticker: str | None = None) -> None:
+        for order in list(self.open.values()):
+            if ticker is None or order.ticker == ticker:
+                self.broker.cancel(order)
+
+    def open_orders(self, ticker: str | None = None) -> list[Order]:
+        return [o for o in self.open.values() if ticker is None or o.ticker == ticker]
+
+    def subscribe(self, tickers: list[str]) -> None:
+        self.subscribed.update(tickers)
+        self.feed.subscribe(tickers)
+
+    def record(self, name: str, value: Any) -> None:
+        self.records.append((self.now, name, value))
+
+    def predict(self, ticker: str, probability: float) -> None:
+        p = float(probability)
+        if not 0.0 <= p <= 1.0 or math.isnan(p):
+            raise ValueError(f"probability must be within [0, 1], got {probability!r}")
+        self.predictions.append((self.now, ticker, p))
+
+    # ---- EventSink (called by brokers) ------------------------------------------------------
+    def order_update(self, order: Order) -> None:
+        order.updated_ts = self.now
+        if order.status not in ACTIVE_STATUSES:
+            self.open.pop(order.order_id, None)
+        if self._on_order is not None:
+            self._queue.append((_ORDER_EVT, order))
+
+    def fill(self, order: Order, fill: Fill) -> None:
+        order.updated_ts = self.now
+        self.portfolio.apply_fill(fill.ticker, fill.side, fill.action, fill.price, fill.qty, fill.fee)
+        self.fills.append(fill)
+        if order.status == OrderStatus.FILLED:
+            self.open.pop(order.order_id, None)
+        if self._on_fill is not None:
+            self._queue.append((_FILL_EVT, fill))
+        if self._on_order is not None:
+            self._queue.append((_ORDER_EVT, order))
+
+    def _drain(self) -> None:
+        q = self._queue
+        while q:
+            kind, obj = q.popleft()
+            if kind == _FILL_EVT:
+                self._on_fill(obj)
+            else:
+                self._on_order(obj)
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def _book_for(self, ticker: str) -> OrderBook:
+        book = self.books.get(ticker)
+        if book is None:
+            book = self.books[ticker] = OrderBook(ticker)
+        return book
+
+    def run(self) -> None:
+        strategy = self.strategy
+        strategy._engine = self
+        if self._equity_interval and self._first_open is not None:
+            self._schedule(self._first_open, _EQUITY, None)
+        if self.clock is not None:
+            self.now = self.clock()
+        strategy.on_start()
+        self._drain()
+        handlers = {QUOTE: self._run_quotes, BOOK: self._run_book, TRADE: self._run_trades,
+                    MIXED: self._run_mixed}
+        progress = self.progress
+        for kind, cols in self.feed.chunks():
+            handlers[kind](cols)
+            n = len(cols[0])
+            self.n_events += n
+            if progress is not None:
+                progress(n)
+        final = self.end - 1 if self.end is not None else max(self._last_ts, self._last_settle_ts())
+        self._fire_due(final)
+        if self.now < final and self.end is not None:
+            self.now = final
+        self._sample_equity(self.now)
+        strategy.on_stop()
+        self._drain()
+
+    def _last_settle_ts(self) -> int:
+        return max((ts for ts, kind, _, _ in self._sched if kind == _SETTLE), default=self._last_ts)
+
+    def _run_quotes(self, cols) -> None:
+        books = self.books
+        active = self.broker.active
+        broker_on_book = self.broker.on_book
+        on_book = self._on_book
+        queue = self._queue
+        drain = self._drain
+        ts = self._last_ts
+        for ts, tk, yb, nb, ybs, nbs in zip(*cols):
+            if ts >= self._next_due:
+                self._fire_due(ts)
+            self.now = ts
+            book = books.get(tk)
+            if book is None:
+                book = self._book_for(tk)
+            book.set_top(ts, yb, nb, ybs, nbs)
+            if tk in active:  # only markets with our resting orders or taken liquidity
+                broker_on_book(book)
+                if queue:
+                    drain()
+            if on_book is not None:
+                on_book(book)
+                if queue:
+                    drain()
+        self._last_ts = ts
+
+    def _run_book(self, cols) -> None:
+        books = self.books
+        active = self.broker.active
+        broker_on_book = self.broker.on_book
+        on_book = self._on_book
+        queue = self._queue
+        drain = self._drain
+        snap_book = None  # book whose snapshot rows are being applied (callbacks wait for the end)
+        snap_ts = -1
+        ts = self._last_ts
+        for ts, tk, is_yes, price, size, seq, snapshot in zip(*cols):
+            if snap_book is not None and (not snapshot or snap_book.ticker != tk or snap_ts != ts):
+                self._book_done(snap_book, active, broker_on_book, on_book)
+                snap_book = None
+            if ts >= self._next_due:
+                self._fire_due(ts)
+            self.now = ts
+            book = books.get(tk)
+            if book is None:
+                book = self._book_for(tk)
+            book.ts = ts
+            if seq is not None:
+                book.seq = seq
+            if snapshot:
+                if snap_book is None:
+                    book.clear()
+                    snap_book, snap_ts = book, ts
+                book.set_level(is_yes, price, size)
+                continue
+            book.set_level(is_yes, price, size)
+            if tk in active:
+                broker_on_book(book)
+                if queue:
+                    drain()
+            if on_book is not None:
+                on_book(book)
+                if queue:
+                    drain()
+        if snap_book is not None:
+            self._book_done(snap_book, active, broker_on_book, on_book)
+        self._last_ts = ts
+
+    def _book_done(self, book, active, broker_on_book, on_book) -> None:
+        if book.ticker in active:
+            broker_on_book(book)
+            self._drain()
+        if on_book is not None:
+            on_book(book)
+            self._drain()
+
+    def _run_trades(self, cols) -> None:
+        active = self.broker.active
+        broker_on_trade = self.broker.on_trade
+        on_trade = self._on_trade
+        queue = self._queue
+        drain = self._drain
+        ts = self._last_ts
+        for ts, tk, trade_id, yes_price, count, taker_side in zip(*cols):
+            if ts >= self._next_due:
+                self._fire_due(ts)
+            self.now = ts
+            if tk in active or on_trade is not None:
+                trade = Trade(ts, tk, trade_id, yes_price, count, taker_side)
+                if tk in active:
+                    broker_on_trade(trade)
+                    if queue:
+                        drain()
+                if on_trade is not None:
+                    on_trade(trade)
+                    if queue:
+                        drain()
+        self._last_ts = ts
+
+    def _run_mixed(self, cols) -> None:
+        # rows of several kinds interleaved: dispatch one row at a time through the same code
+        ts_col, kind_col, tk_col, a, b, c, d, e = cols
+        start = 0
+        n = len(ts_col)
+        while start < n:
+            kind = kind_col[start]
+            stop = start + 1
+            while stop < n and kind_col[stop] == kind:
+                stop += 1
+            if kind == QUOTE:
+                self._run_quotes((ts_col[start:stop], tk_col[start:stop], a[start:stop], b[start:stop],
+                                  c[start:stop], d[start:stop]))
+            elif kind == BOOK:
+                self._run_book((ts_col[start:stop], tk_col[start:stop], a[start:stop], b[start:stop],
+                                c[start:stop], d[start:stop], e[start:stop]))
+            else:
+                self._run_trades((ts_col[start:stop], tk_col[start:stop], a[start:stop], b[start:stop],
+                                  c[start:stop], d[start:stop]))
+            start = stop

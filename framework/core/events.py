@@ -1,0 +1,29 @@
+"""Event kinds and the columnar chunk layout that feeds hand to the engine.
+
+Feeds do not allocate one object per market event: they yield *chunks*, ``(kind, columns)``
+where ``columns`` is a tuple of equally long Python lists, already in replay order. The engine
+iterates them with ``zip`` (the cheapest per-row loop CPython has).
+
+Column layouts (``ts`` int ns UTC; prices and sizes int framework units):
+
+* ``QUOTE``: ``ts, ticker, yes_bid, no_bid, yes_bid_size, no_bid_size`` (0 = side empty,
+  size ``None`` = unknown)
+* ``BOOK``: ``ts, ticker, is_yes, price, size, seq, snapshot`` (size = new total at the level)
+* ``TRADE``: ``ts, ticker, trade_id, yes_price, count, taker_side``
+* ``MIXED``: ``ts, kind, ticker, a, b, c, d, e``: rows of several kinds interleaved; ``a..e``
+  are that kind's columns after ``ticker`` in the order above (``e`` is ``None`` when unused).
+
+Ordering is deterministic: by timestamp, then by kind rank (book and quotes before trades at
+the same instant), then by source (file path order), then by row order within the file.
+"""
+
+from __future__ import annotations
+
+QUOTE = 0
+BOOK = 1
+TRADE = 2
+MIXED = 3
+
+KIND_NAMES = {QUOTE: "quotes", BOOK: "book", TRADE: "trades"}
+# rank used to break timestamp ties between kinds: book state first, then the trades
+KIND_RANK = {BOOK: 0, QUOTE: 1, TRADE: 2}

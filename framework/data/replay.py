@@ -1,0 +1,250 @@
+"""ParquetReplayFeed: stream a catalog in time order with memory bounded by the batch size.
+
+Every Parquet file of the selected kinds is a *source* read with ``iter_batches``. Sources are
+merged by a windowed k-way merge done with numpy: the window ends at the smallest "last
+timestamp" among the sources' current batches, so every row up to it is known and can be sorted
+once (``lexsort`` by timestamp, kind rank, source index; stable, so row order within a file is
+kept). Memory holds one batch per source, never the dataset. With a single source (one market,
+one kind) the merge is skipped and batches pass straight through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..core.events import BOOK, KIND_RANK, MIXED, QUOTE, TRADE
+from .catalog import CatalogError, kind_files, validate_file
+
+__all__ = ["ParquetReplayFeed"]
+
+_KIND_BY_NAME = {"quotes": QUOTE, "book": BOOK, "trades": TRADE}
+# columns read per kind, in the chunk layout order after ts and ticker (see core.events)
+_COLUMNS = {
+    QUOTE: ("yes_bid", "no_bid", "yes_bid_size", "no_bid_size"),
+    BOOK: ("side", "price", "size", "seq", "snapshot"),
+    TRADE: ("trade_id", "yes_price", "count", "taker_side"),
+}
+
+
+def _to_ns(value) -> int | None:
+    """Accept int ns, str/datetime/pandas Timestamp (naive = UTC); ``None`` passes through."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    import pandas as pd  # only for parsing user-supplied times, never on the hot path
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cannot parse time {value!r}: {exc}; use e.g. '2026-11-20' or "
+                         "'2026-11-20T14:00:00Z'") from None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value)
+
+
+class _Source:
+    """One Parquet file of one kind, yielding filtered batches as numpy/py columns."""
+
+    __slots__ = ("path", "kind", "rank", "index", "_batches", "ts", "cols", "pos", "feed")
+
+    def __init__(self, path: Path, kind: int, index: int, batch_size: int,
+                 feed: ParquetReplayFeed) -> None:
+        self.path = path
+        self.kind = kind
+        self.rank = KIND_RANK[kind]
+        self.index = index
+        self.feed = feed  # read at every batch so a mid-run subscribe() takes effect
+        columns = ["ts", "ticker", *_COLUMNS[kind]]
+        try:
+            self._batches = pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise CatalogError(f"corrupt or unreadable Parquet file {path}: {exc}") from None
+        self.ts: np.ndarray | None = None
+        self.cols: list | None = None
+        self.pos = 0
+
+    def refill(self) -> bool:
+        """Load the next non-empty filtered batch; False when the file is exhausted."""
+        while True:
+            try:
+                batch = next(self._batches)
+            except StopIteration:
+                self.ts = None
+                return False
+            except (OSError, pa.ArrowException) as exc:
+                raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {exc}") from None
+            batch = self._filter(batch)
+            if batch.num_rows:
+                self._load(batch)
+                return True
+
+    def _filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        mask = None
+        ts = batch.column(0)
+        if ts.type != pa.timestamp("ns", tz="UTC"):
+            ts = ts.cast(pa.timestamp("ns", tz="UTC"))
+            batch = pa.RecordBatch.from_arrays([ts, *batch.columns[1:]], names=batch.schema.names)
+        feed = self.feed
+        if feed.tickers is not None:
+            mask = pc.is_in(batch.column(1), value_set=feed.value_set())
+        if feed.start is not None:
+            m = pc.greater_equal(ts, pa.scalar(feed.start, pa.timestamp("ns", tz="UTC")))
+            mask = m if mask is None else pc.and_(mask, m)
+        if feed.end is not None:
+            m = pc.less(ts, pa.scalar(feed.end, pa.timestamp("ns", tz="UTC")))
+            mask = m if mask is None else pc.and_(mask, m)
+        return batch if mask is None else batch.filter(mask)
+
+    def _load(self, batch: pa.RecordBatch) -> None:
+        self.ts = batch.column(0).cast(pa.int64()).to_numpy()
+        tick = batch.column(1)
+        # tickers repeat: dictionary-encode so each row references one shared str object
+        enc = pc.dictionary_encode(tick) if not pa.types.is_dictionary(tick.type) else tick
+        names = np.array(enc.dictionary.to_pylist(), dtype=object)
+        cols = [names[enc.indices.to_numpy(zero_copy_only=False)]]
+        for i, name in enumerate(_COLUMNS[self.kind], start=2):
+            col = batch.column(i)
+            if name == "side":  # book side -> bool is_yes (one compare per row in the loop saved)
+                cols.append(np.asarray(pc.equal(col, "yes").to_numpy(zero_copy_only=False), dtype=object))
+            elif col.null_count == 0 and pa.types.is_integer(col.type):
+                cols.append(col.to_numpy().astype(object))
+            else:
+                cols.append(np.array(col.to_pylist(), dtype=object))
+        self.cols = cols
+        self.pos = 0
+
+    def take_until(self, horizon: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Rows with ts <= horizon from the current position."""
+        stop = int(np.searchsorted(self.ts, horizon, side="right"))
+        start = self.pos
+        self.pos = stop
+        return self.ts[start:stop], [c[start:stop] for c in self.cols]
+
+    def take_all(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        start = self.pos
+        self.pos = len(self.ts)
+        return self.ts[start:], [c[start:] for c in self.cols]
+
+    @property
+    def exhausted_batch(self) -> bool:
+        return self.pos >= len(self.ts)
+
+
+class ParquetReplayFeed:
+    """Replays a catalog's ``quotes`` / ``book`` / ``trades`` in deterministic time order.
+
+    ``kinds``: the kinds to replay; default ``"auto"`` = ``book`` when the catalog has L2 data,
+    else ``quotes``, plus ``trades`` when present. ``markets`` and ``start``/``end`` (``end``
+    exclusive) filter rows. ``subscribe(tickers)`` narrows the markets for batches not yet read.
+    """
+
+    def __init__(self, catalog: str | Path, markets: Iterable[str] | None = None, start=None, end=None,
+                 kinds: str | Iterable[str] = "auto", batch_size: int = 65_536) -> None:
+        self.root = Path(catalog)
+        self._base: set[str] | None = set(markets) if markets is not None else None
+        self._subscribed: set[str] = set()
+        self.tickers: set[str] | None = self._base
+        self._value_set: pa.Array | None = None
+        self.start = _to_ns(start)
+        self.end = _to_ns(end)
+        self.batch_size = batch_size
+        self.kinds = self._resolve_kinds(kinds)
+        self.files: list[tuple[int, Path]] = []
+        for name in self.kinds:
+            for path in kind_files(self.root, name):
+                validate_file(path, name)
+                self.files.append((_KIND_BY_NAME[name], path))
+        self.total_rows = sum(pq.ParquetFile(p).metadata.num_rows for _, p in self.files)
+        self.rows_read = 0
+
+    def _resolve_kinds(self, kinds) -> tuple[str, ...]:
+        if kinds == "auto":
+            has = {k: bool(kind_files(self.root, k)) for k in ("book", "quotes", "trades")}
+            chosen = ["book"] if has["book"] else ["quotes"] if has["quotes"] else []
+            if has["trades"]:
+                chosen.append("trades")
+            if not chosen:
+                raise CatalogError(f"catalog {self.root} has no quotes, book or trades data; "
+                                   "write some with framework.data.catalog.write_table")
+            return tuple(chosen)
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        for k in kinds:
+            if k not in _KIND_BY_NAME:
+                raise ValueError(f"unknown data kind {k!r}; use 'quotes', 'book' or 'trades'")
+        return kinds
+
+    def subscribe(self, tickers: Iterable[str]) -> None:
+        """Add markets to the subscription. Before the first call every market of the run is
+        replayed; after it only subscribed ones (within the run's ``markets``, if given)."""
+        self._subscribed |= set(tickers)
+        subs = self._subscribed if self._base is None else self._subscribed & self._base
+        self.tickers = subs
+        self._value_set = None
+
+    def value_set(self) -> pa.Array:
+        if self._value_set is None:
+            self._value_set = pa.array(sorted(self.tickers or ()), pa.string())
+        return self._value_set
+
+    def close(self) -> None:
+        self.files = []
+
+    def chunks(self) -> Iterator[tuple[int, tuple[list, ...]]]:
+        """Yield ``(kind, columns)`` chunks in replay order (see ``core.events``)."""
+        sources = [_Source(p, k, i, self.batch_size, self)
+                   for i, (k, p) in enumerate(self.files)]
+        live = [s for s in sources if s.refill()]
+        while live:
+            if len(live) == 1:  # fast path: nothing to merge with
+                s = live[0]
+                ts, cols = s.take_all()
+                self.rows_read += len(ts)
+                yield s.kind, (ts.tolist(), *(c.tolist() for c in cols))
+                if not s.refill():
+                    live = []
+                continue
+            horizon = min(int(s.ts[-1]) for s in live)
+            pieces = []
+            for s in live:
+                ts, cols = s.take_until(horizon)
+                if len(ts):
+                    pieces.append((s, ts, cols))
+            self.rows_read += sum(len(p[1]) for p in pieces)
+            yield from self._merge(pieces)
+            live = [s for s in live if not s.exhausted_batch or s.refill()]
+
+    @staticmethod
+    def _merge(pieces) -> Iterator[tuple[int, tuple[list, ...]]]:
+        kinds = {s.kind for s, _, _ in pieces}
+        if len(pieces) == 1:
+            s, ts, cols = pieces[0]
+            yield s.kind, (ts.tolist(), *(c.tolist() for c in cols))
+            return
+        ts_all = np.concatenate([ts for _, ts, _ in pieces])
+        rank = np.concatenate([np.full(len(ts), s.rank * 1_000_000 + s.index, dtype=np.int64)
+                               for s, ts, _ in pieces])
+        order = np.lexsort((rank, ts_all))  # stable: ties keep file row order
+        ts_sorted = ts_all[order].tolist()
+        if len(kinds) == 1:
+            ncols = len(pieces[0][2])
+            cols = [np.concatenate([c[j] for _, _, c in pieces])[order].tolist() for j in range(ncols)]
+            yield pieces[0][0].kind, (ts_sorted, *cols)
+            return
+        kind_col = np.concatenate([np.full(len(ts), s.kind, dtype=object) for s, ts, _ in pieces])
+        n = len(ts_all)
+        none = np.full(n, None, dtype=object)
+        generic = []
+        for j in range(6):  # ticker + a..e
+            parts = []
+            for _, ts, c in pieces:
+                parts.append(c[j] if j < len(c) else none[: len(ts)])
+            generic.append(np.concatenate(parts)[order].tolist())
+        yield MIXED, (ts_sorted, kind_col[order].tolist(), *generic)
