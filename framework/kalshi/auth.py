@@ -76,7 +76,11 @@ def _parse_private_pem(data: bytes, passphrase: str | bytes | None, source: str)
             "'ssh-keygen -p -m PEM -f FILE' or use the PEM file Kalshi gave you"
         )
     if b"PRIVATE KEY" not in data:
-        what = "a public key or certificate" if (b"PUBLIC KEY" in data or b"CERTIFICATE" in data) else "not a private key"
+        what = (
+            "a public key or certificate"
+            if (b"PUBLIC KEY" in data or b"CERTIFICATE" in data)
+            else "not a private key"
+        )
         raise AuthError(
             f"the PEM from {source} is {what}; pass the RSA *private* key file downloaded when "
             "the API key was created"
@@ -211,9 +215,7 @@ class KalshiSigner:
 
     def __init__(self, key_id: str, private_key: rsa.RSAPrivateKey, *, clock_ms=None):
         if not isinstance(private_key, rsa.RSAPrivateKey):
-            raise AuthError(
-                "KalshiSigner needs an RSA private key object; load one with load_private_key()"
-            )
+            raise AuthError("KalshiSigner needs an RSA private key object; load one with load_private_key()")
         key_id = str(key_id or "").strip()
         if not key_id:
             raise AuthError(f"no Kalshi API key id given (pass key_id or set {KEY_ID_ENV})")

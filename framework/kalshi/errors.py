@@ -97,8 +97,10 @@ class UnknownOutcome(KalshiError):
     ):
         self.operation = operation
         self.reason = reason
-        self.client_order_id = client_order_id if client_order_id is not None else (
-            client_order_ids[0] if client_order_ids else None
+        self.client_order_id = (
+            client_order_id
+            if client_order_id is not None
+            else (client_order_ids[0] if client_order_ids else None)
         )
         self.client_order_ids = tuple(client_order_ids) or (
             (client_order_id,) if client_order_id is not None else ()
