@@ -227,9 +227,16 @@ def validate_file(path: str | os.PathLike[str], kind: str) -> pa.Schema:
 # --------------------------------------------------------------------------- validation
 
 
+def _py(x: Any) -> Any:
+    """numpy scalars -> Python scalars (for readable error messages)."""
+    return x.item() if hasattr(x, "item") and not isinstance(x, (str, bytes)) else x
+
+
 def _fmt_pos(pos: int, labels: Any) -> str:
     label = labels[pos]
-    if isinstance(label, (int,)) and label == pos:
+    if hasattr(label, "item"):  # numpy scalar -> Python
+        label = label.item()
+    if isinstance(label, int) and label == pos:
         return f"row {pos}"
     return f"row {pos} (index {label!r})"
 
@@ -300,7 +307,7 @@ def _to_int_array(s: pd.Series, col: str, kind: str) -> pa.Array:
         if not np.all(np.isfinite(finite)) or not np.all(np.floor(finite) == finite):
             pos = int(np.flatnonzero(notna & ~(np.isfinite(vals) & (np.floor(vals) == vals)))[0])
             raise CatalogError(
-                f"{kind}: column {col} has non-integer value {vals[pos]!r} at {_fmt_pos(pos, s.index)}; "
+                f"{kind}: column {col} has non-integer value {float(vals[pos])!r} at {_fmt_pos(pos, s.index)}; "
                 f"expected int64 in framework units; {_PRICE_HINT}; sizes are in 0.01 contract "
                 f"(framework.units.contracts('2.5') = 250)"
             )
@@ -320,7 +327,7 @@ def _to_int_array(s: pd.Series, col: str, kind: str) -> pa.Array:
                 py.append(int(x))
             else:
                 raise CatalogError(
-                    f"{kind}: column {col} has non-integer value {x!r} at {_fmt_pos(pos, s.index)}; "
+                    f"{kind}: column {col} has non-integer value {_py(x)!r} at {_fmt_pos(pos, s.index)}; "
                     f"expected int64 in framework units; {_PRICE_HINT}"
                 )
         try:
@@ -341,7 +348,7 @@ def _to_str_array(s: pd.Series, col: str, kind: str) -> pa.Array:
             py.append(x)
         else:
             raise CatalogError(
-                f"{kind}: column {col} has non-string value {x!r} at {_fmt_pos(pos, s.index)}; "
+                f"{kind}: column {col} has non-string value {_py(x)!r} at {_fmt_pos(pos, s.index)}; "
                 f"expected strings"
             )
     return pa.array(py, type=pa.string())
@@ -361,7 +368,7 @@ def _to_bool_array(s: pd.Series, col: str, kind: str) -> pa.Array:
             py.append(bool(x))
         else:
             raise CatalogError(
-                f"{kind}: column {col} has non-boolean value {x!r} at {_fmt_pos(pos, s.index)}; "
+                f"{kind}: column {col} has non-boolean value {_py(x)!r} at {_fmt_pos(pos, s.index)}; "
                 f"expected True/False"
             )
     return pa.array(py, type=pa.bool_())
@@ -518,7 +525,7 @@ def _series_for(root: Path, kind: str, df: pd.DataFrame, table: pa.Table) -> lis
         for pos, x in enumerate(df["series"].tolist()):
             if not isinstance(x, str) or not x:
                 raise CatalogError(
-                    f"{kind}: column series has invalid value {x!r} at {_fmt_pos(pos, df.index)}"
+                    f"{kind}: column series has invalid value {_py(x)!r} at {_fmt_pos(pos, df.index)}"
                 )
             out.append(x)
         return out
