@@ -131,7 +131,7 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
 
         bar = tqdm(total=feed.total_rows, unit="ev", unit_scale=True, desc="backtest", leave=False)
         progress = bar.update
-    engine = Engine(strat, feed, broker, portfolio, market_rows, equity_interval=interval, end=end_ns,
+    engine = Engine(strat, feed, broker, portfolio, market_rows, equity_interval=interval, start=start_ns, end=end_ns,
                     progress=progress)
     try:
         engine.run()

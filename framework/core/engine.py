@@ -67,7 +67,7 @@ class Engine:
 
     def __init__(self, strategy: Strategy, feed, broker, portfolio: Portfolio,
                  markets: Iterable[dict[str, Any]] = (), equity_interval: int | None = 3_600_000_000_000,
-                 end: int | None = None, progress: Callable[[int], None] | None = None,
+                 start: int | None = None, end: int | None = None, progress: Callable[[int], None] | None = None,
                  clock: Callable[[], int] | None = None) -> None:
         self.strategy = strategy
         self.feed = feed
@@ -75,6 +75,7 @@ class Engine:
         self.portfolio = portfolio
         self.books: dict[str, OrderBook] = {}
         self.now = 0
+        self.start = start
         self.end = end
         self.progress = progress
         self.clock = clock
@@ -93,6 +94,7 @@ class Engine:
         self._sched_seq = itertools.count()
         self._next_due = _NEVER
         self._timers: dict[str, tuple[int, int | None, int]] = {}  # name -> (at, every, token)
+        self._deferred: list[tuple[str, int, int]] = []
         self._equity_interval = equity_interval
         self._last_ts = 0
         self._results: dict[str, str] = {}
@@ -129,6 +131,11 @@ class Engine:
 
     def _fire_due(self, upto: int) -> None:
         """Run every scheduled item with time <= ``upto``, in (time, kind, insertion) order."""
+        if self._deferred:  # relative timers set before any time was known start at the first event
+            for name, every, token in self._deferred:
+                self._timers[name] = (upto + every, every, token)
+                self._schedule(upto + every, _TIMER, (name, token))
+            self._deferred = []
         sched = self._sched
         while sched and sched[0][0] <= upto:
             ts, kind, _, payload = heapq.heappop(sched)
@@ -162,6 +169,12 @@ class Engine:
         if at is None and every is None:
             raise ValueError("set_timer needs at= (a time) and/or every= (an interval)")
         interval = parse_duration(every) if every is not None else None
+        token = next(self._sched_seq)
+        if at is None and self.now == 0:
+            self._timers[name] = (_NEVER, interval, token)
+            self._deferred.append((name, interval, token))
+            self._next_due = 0  # the first event anchors it
+            return
         if at is None:
             first = self.now + interval
         elif isinstance(at, int) and not isinstance(at, bool):
@@ -170,7 +183,6 @@ class Engine:
             from ..data.replay import _to_ns
 
             first = _to_ns(at)
-        token = next(self._sched_seq)
         self._timers[name] = (first, interval, token)
         self._schedule(first, _TIMER, (name, token))
 
@@ -285,6 +297,10 @@ class Engine:
             self._schedule(self._first_open, _EQUITY, None)
         if self.clock is not None:
             self.now = self.clock()
+        elif self.start is not None:
+            self.now = self.start
+        elif self._first_open is not None:
+            self.now = self._first_open  # the clock starts when the run's first market opens
         strategy.on_start()
         self._drain()
         handlers = {QUOTE: self._run_quotes, BOOK: self._run_book, TRADE: self._run_trades,

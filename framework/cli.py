@@ -1,0 +1,141 @@
+"""The ``kalshi`` command line.
+
+Every command reports problems as one line (``kalshi: error: ...``) with a non-zero exit code;
+a traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "backtests" / "longshot.toml"
+
+# optional subcommands contributed by other modules: (module, description)
+_PLUGINS = [
+    ("framework.exchange.cli", "exchange"),
+]
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _parse_param(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise CLIError(f"--param expects key=value, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _add_backtest(sub) -> None:
+    p = sub.add_parser("backtest", help="run a backtest from a TOML config (default: the bundled example)",
+                       description="Replay a catalog through a strategy with the simulated broker.")
+    p.add_argument("config", nargs="?", help=f"TOML run config (default: {DEFAULT_CONFIG.relative_to(REPO_ROOT)})")
+    p.add_argument("--catalog", help="catalog folder (overrides [run] catalog)")
+    p.add_argument("--strategy", help="'module:Class' (overrides [run] strategy)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a strategy parameter (repeatable)")
+    p.add_argument("--markets", help="comma-separated tickers (overrides [run] markets)")
+    p.add_argument("--start", help="start time, inclusive (e.g. 2026-11-19)")
+    p.add_argument("--end", help="end time, exclusive")
+    p.add_argument("--out", help="run folder to write (default runs/<config name>)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_backtest)
+
+
+def _cmd_backtest(args) -> int:
+    from .backtest import run_backtest
+    from .core.config import RunConfig, load_config
+
+    if args.config:
+        cfg = load_config(args.config)
+    elif args.strategy and args.catalog:
+        cfg = RunConfig(path=None)
+    else:
+        cfg = load_config(DEFAULT_CONFIG)
+    if cfg.mode != "backtest":
+        raise CLIError(f"{cfg.path}: mode is {cfg.mode!r}; `kalshi backtest` runs mode = \"backtest\" configs "
+                       "(paper and live runs are not available yet in this version)")
+    strategy = args.strategy or cfg.strategy
+    if not strategy:
+        raise CLIError("no strategy given: set [run] strategy in the config or pass --strategy module:Class")
+    catalog = Path(args.catalog) if args.catalog else cfg.catalog
+    if catalog is None:
+        raise CLIError("no catalog given: set [run] catalog in the config or pass --catalog DIR")
+    if not catalog.is_dir():
+        raise CLIError(f"catalog not found: {catalog}; generate the sample with `python data/make_sample.py` "
+                       "or pass --catalog DIR")
+    params = dict(cfg.params)
+    params.update(dict(_parse_param(t) for t in args.param))
+    markets = args.markets.split(",") if args.markets else cfg.markets
+    name = cfg.path.stem if cfg.path is not None else strategy.rpartition(":")[2].lower()
+    out = Path(args.out) if args.out else (cfg.out or Path("runs") / name)
+    opts = cfg.model_options()
+    opts["progress"] = not args.no_progress and sys.stderr.isatty()
+    print(f"backtest {strategy} on {catalog}", flush=True)
+    t0 = time.perf_counter()
+    result = run_backtest(strategy, catalog, markets=markets, start=args.start or cfg.start,
+                          end=args.end or cfg.end, params=params, starting_cash=cfg.starting_cash, **opts)
+    elapsed = time.perf_counter() - t0
+    result.write(out)
+    n = result.metrics["n_events"]
+    print(result.summary())
+    print(f"\n  {n:,} events in {elapsed:.2f} s ({n / max(elapsed, 1e-9):,.0f} events/s); "
+          f"wrote {out}/ (metrics.json, fills.parquet, orders.parquet, equity.parquet)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kalshi", description="Backtest, paper-trade and live-trade Kalshi "
+                                     "event contracts with one Strategy API.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_backtest(sub)
+    for module_name, _cmd in _PLUGINS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    func = getattr(args, "func", None) or getattr(args, "run", None)
+    try:
+        rc = func(args)
+    except KeyboardInterrupt:
+        print("kalshi: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for the user; the traceback only on request
+        if args.debug:
+            raise
+        print(f"kalshi: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    return int(rc or 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    known = ("CLIError", "ConfigError", "CatalogError", "UnitError", "ValueError", "TypeError")
+    prefix = "" if type(exc).__name__ in known else f"{type(exc).__name__}: "
+    return prefix + " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

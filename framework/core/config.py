@@ -1,0 +1,157 @@
+"""Run configuration files (TOML) and their validation.
+
+A config has three tables::
+
+    [run]
+    mode = "backtest"                       # backtest | paper | live
+    strategy = "strategies.momentum:Momentum"
+    catalog = "data/sample"                 # relative paths are relative to the config file
+    series = ["KXHIGHNY"]                   # or: markets = ["KXHIGHNY-26NOV20-T51", ...]
+    start = "2026-11-19"                    # optional, inclusive
+    end = "2026-11-23"                      # optional, exclusive
+    starting_cash = "10000"                 # dollars (string or number)
+
+    [params]                                # overrides the strategy's class defaults
+    threshold = 3
+
+    [broker]                                # simulated exchange model options
+    netting = true
+    fee_taker = "0.07"
+
+Unknown keys are errors that name the key and list the valid ones.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..units import dollars
+
+__all__ = ["ConfigError", "RunConfig", "load_config"]
+
+RUN_KEYS = {
+    "mode": "backtest | paper | live",
+    "strategy": "'module:Class' of a Strategy subclass",
+    "catalog": "path of the Parquet catalog",
+    "markets": "list of market tickers",
+    "series": "list of series tickers",
+    "start": "first time replayed (inclusive), e.g. '2026-11-19'",
+    "end": "end time (exclusive)",
+    "starting_cash": "starting cash in dollars, e.g. '10000'",
+    "out": "folder for run outputs (default runs/<config name>)",
+    "equity_interval": "equity sampling interval, e.g. '1h'",
+}
+BROKER_KEYS = {
+    "netting": "net YES against NO (default true)",
+    "fee_taker": "taker fee coefficient (default '0.07')",
+    "fee_maker": "maker fee coefficient (default '0')",
+    "fee_rounding": "fee rounding step in $0.0001 units (default 100 = one cent)",
+    "fee_series": "per-series overrides, e.g. {KXFED = {maker = '0.0175'}}",
+    "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
+    "batch_size": "Parquet rows per batch (default 65536)",
+}
+MODES = ("backtest", "paper", "live")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as what is wrong and what to do."""
+
+
+@dataclass
+class RunConfig:
+    path: Path | None
+    mode: str = "backtest"
+    strategy: str | None = None
+    catalog: Path | None = None
+    markets: list[str] | None = None
+    series: list[str] | None = None
+    start: str | None = None
+    end: str | None = None
+    starting_cash: int | None = None
+    out: Path | None = None
+    equity_interval: str | None = "1h"
+    params: dict[str, Any] = field(default_factory=dict)
+    broker: dict[str, Any] = field(default_factory=dict)
+
+    def model_options(self) -> dict[str, Any]:
+        opts = dict(self.broker)
+        if self.series is not None:
+            opts["series"] = self.series
+        opts["equity_interval"] = self.equity_interval
+        return opts
+
+
+def _check_keys(table: dict, allowed: dict[str, str], where: str, path: Path | None) -> None:
+    for key in table:
+        if key not in allowed:
+            valid = ", ".join(sorted(allowed))
+            raise ConfigError(f"{path or 'config'}: unknown key '{key}' in [{where}]; valid keys: {valid}")
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Parse and validate a TOML run configuration."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}; pass a path such as backtests/momentum.toml")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    for section in raw:
+        if section not in ("run", "params", "broker"):
+            raise ConfigError(f"{p}: unknown section [{section}]; valid sections: [run], [params], [broker]")
+    run = raw.get("run", {})
+    broker = raw.get("broker", {})
+    _check_keys(run, RUN_KEYS, "run", p)
+    _check_keys(broker, BROKER_KEYS, "broker", p)
+    cfg = RunConfig(path=p, params=dict(raw.get("params", {})), broker=dict(broker))
+    base = p.parent
+    mode = run.get("mode", "backtest")
+    if mode not in MODES:
+        raise ConfigError(f"{p}: [run] mode must be one of {', '.join(MODES)}, got {mode!r}")
+    cfg.mode = mode
+    cfg.strategy = run.get("strategy")
+    if "catalog" in run:
+        cfg.catalog = _resolve(base, run["catalog"])
+    for key in ("markets", "series"):
+        if key in run:
+            val = run[key]
+            if isinstance(val, str):
+                val = [val]
+            if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+                raise ConfigError(f"{p}: [run] {key} must be a list of tickers")
+            setattr(cfg, key, val)
+    cfg.start = _time_str(run.get("start"), "start", p)
+    cfg.end = _time_str(run.get("end"), "end", p)
+    if "starting_cash" in run:
+        try:
+            cfg.starting_cash = dollars(str(run["starting_cash"]))
+        except ValueError as exc:
+            raise ConfigError(f"{p}: [run] starting_cash: {exc}") from None
+    if "out" in run:
+        cfg.out = _resolve(base, run["out"])
+    if "equity_interval" in run:
+        cfg.equity_interval = run["equity_interval"]
+    return cfg
+
+
+def _resolve(base: Path, value: str) -> Path:
+    q = Path(value).expanduser()
+    if q.is_absolute():
+        return q
+    # relative to the config file first, then to the working directory (repo-root configs)
+    cand = base / q
+    return cand if cand.exists() or not Path(value).exists() else Path(value)
+
+
+def _time_str(value: Any, key: str, p: Path) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # TOML dates/datetimes
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"{p}: [run] {key} must be a date/time such as '2026-11-19', got {value!r}")
