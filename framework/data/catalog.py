@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from framework.units import DOLLAR
@@ -340,6 +341,17 @@ def _to_int_array(s: pd.Series, col: str, kind: str) -> pa.Array:
 def _to_str_array(s: pd.Series, col: str, kind: str) -> pa.Array:
     import pandas as pd
 
+    if isinstance(s.dtype, pd.StringDtype):  # fast path (pandas 3 default ``str``)
+        return pa.array(s, from_pandas=True).cast(pa.string())
+    if pd.api.types.is_object_dtype(s.dtype):
+        try:
+            arr = pa.array(s, from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            arr = None
+        if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return arr.cast(pa.string())
+        if arr is not None and pa.types.is_null(arr.type):
+            return pa.nulls(len(s), type=pa.string())
     py: list[str | None] = []
     for pos, x in enumerate(s.tolist()):
         if x is None or x is pd.NA or (isinstance(x, float) and x != x):
@@ -358,6 +370,8 @@ def _to_bool_array(s: pd.Series, col: str, kind: str) -> pa.Array:
     import numpy as np
     import pandas as pd
 
+    if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
+        return pa.array(s.to_numpy(dtype=bool), type=pa.bool_())
     py: list[bool | None] = []
     for pos, x in enumerate(s.tolist()):
         if x is None or x is pd.NA or (isinstance(x, float) and x != x):
@@ -461,6 +475,9 @@ def _df_to_table(kind: str, df: pd.DataFrame, allowed_extra: Iterable[str] = ())
                     )
         if f.name in _ENUMS:
             allowed = _ENUMS[f.name]
+            ok = pc.fill_null(pc.is_in(table.column(f.name), value_set=pa.array(allowed)), True)
+            if pc.all(ok).as_py():
+                continue
             vals = table.column(f.name).to_pylist()
             for pos, v in enumerate(vals):
                 if v is not None and v not in allowed:
@@ -470,6 +487,8 @@ def _df_to_table(kind: str, df: pd.DataFrame, allowed_extra: Iterable[str] = ())
                         + (" or null" if f.nullable else "")
                     )
         if f.name in ("ticker", "event_ticker", "series_ticker", "trade_id"):
+            if not pc.any(pc.equal(table.column(f.name), "")).as_py():
+                continue
             vals = table.column(f.name).to_pylist()
             for pos, v in enumerate(vals):
                 if v == "":
@@ -688,8 +707,6 @@ def _read_file(path: Path, kind: str, tickers: list[str] | None) -> pa.Table:
         arrays.append(col)
     t = pa.Table.from_arrays(arrays, schema=expected.remove_metadata())
     if tickers is not None:
-        import pyarrow.compute as pc
-
         t = t.filter(pc.is_in(t.column("ticker"), value_set=pa.array(tickers, type=pa.string())))
     return t
 
@@ -748,8 +765,6 @@ def read_table(
                 continue
         t = _read_file(p, kind, tick)
         if lo is not None or hi is not None:
-            import pyarrow.compute as pc
-
             ts = t.column("ts").cast(pa.int64())
             mask = None
             if lo is not None:
