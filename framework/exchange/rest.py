@@ -1,0 +1,670 @@
+"""REST API of the local exchange: Kalshi's ``/trade-api/v2`` routes over the matching engine.
+
+:class:`RestApp.handle` takes a parsed :class:`HttpRequest` and returns an :class:`HttpResponse`;
+the transport (``server.py``) applies delays and withheld responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from framework.kalshi.auth import verify_request
+from framework.units import CENT, DOLLAR, UnitError, parse_contracts, parse_dollars
+
+from .kalshi_json import d4, fp, rfc3339
+from .matching import ExchangeError, Order
+
+if TYPE_CHECKING:
+    from .server import LocalExchange
+
+__all__ = ["HttpRequest", "HttpResponse", "RestApp", "TokenBucket"]
+
+REST_PREFIX = "/trade-api/v2"
+PRICE_FIELDS = ("yes_price", "no_price", "yes_price_dollars", "no_price_dollars")
+EXACTLY_ONE_PRICE = "exactly one of yes_price, no_price, yes_price_dollars, or no_price_dollars should be provided"
+
+
+@dataclass
+class HttpRequest:
+    method: str
+    target: str  # raw request target (path + query)
+    headers: dict[str, str]  # lower-case names
+    body: bytes = b""
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        q = self.target.split("?", 1)[1] if "?" in self.target else ""
+        return parse_qs(q, keep_blank_values=True)
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    withhold: bool = False  # fault: the request was executed but no response is sent
+
+    @classmethod
+    def json(cls, status: int, obj: Any) -> HttpResponse:
+        return cls(status, json.dumps(obj).encode(), {"Content-Type": "application/json"})
+
+
+def error_response(status: int, code: str, message: str, details: str = "") -> HttpResponse:
+    err: dict[str, Any] = {"code": code, "message": message, "service": "exchange"}
+    if details:
+        err["details"] = details
+    return HttpResponse.json(status, {"error": err})
+
+
+class TokenBucket:
+    """Refills ``rate`` tokens per second up to ``capacity``; thread-safe."""
+
+    def __init__(self, rate: float, capacity: float | None = None) -> None:
+        self.rate = float(rate)
+        self.capacity = float(capacity if capacity is not None else rate)
+        self.tokens = self.capacity
+        self.t = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self, cost: float) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.t) * self.rate)
+            self.t = now
+            if self.tokens >= cost:
+                self.tokens -= cost
+                return True
+            return False
+
+
+class BadRequest(ExchangeError):
+    def __init__(self, details: str, code: str = "invalid_parameters", message: str = "invalid parameters") -> None:
+        super().__init__(400, code, message, details)
+
+
+def _encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> Any:
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(cursor + pad))
+    except (ValueError, binascii.Error):
+        raise BadRequest("invalid cursor") from None
+
+
+Handler = Callable[["RestApp", HttpRequest, str, dict[str, Any]], HttpResponse]
+_routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+
+
+def route(method: str, pattern: str, kind: str = "read") -> Callable[[Handler], Handler]:
+    rx = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+
+    def deco(fn: Handler) -> Handler:
+        _routes.append((method, rx, kind, fn))
+        return fn
+
+    return deco
+
+
+class RestApp:
+    def __init__(self, exchange: LocalExchange) -> None:
+        self.ex = exchange
+        self.engine = exchange.engine
+        self.ser = exchange.serializer
+        self.buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._bucket_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ plumbing
+    def _bucket(self, key_id: str, kind: str) -> TokenBucket:
+        with self._bucket_lock:
+            b = self.buckets.get((key_id, kind))
+            if b is None:
+                rate = self.ex.read_rate if kind == "read" else self.ex.write_rate
+                b = self.buckets[(key_id, kind)] = TokenBucket(rate)
+            return b
+
+    def authenticate(self, method: str, path: str, headers: dict[str, str]) -> str | HttpResponse:
+        """Returns the key id or a 401 response."""
+        key_id = headers.get("kalshi-access-key", "")
+        ts = headers.get("kalshi-access-timestamp", "")
+        sig = headers.get("kalshi-access-signature", "")
+        if not key_id or not ts or not sig:
+            return error_response(401, "authentication_error", "missing authentication headers",
+                                  "KALSHI-ACCESS-KEY, KALSHI-ACCESS-TIMESTAMP and KALSHI-ACCESS-SIGNATURE are required")
+        pub = self.ex.public_keys.get(key_id)
+        if pub is None:
+            return error_response(401, "authentication_error", "unknown api key", f"key id {key_id!r} is not registered")
+        if not ts.isdigit():
+            return error_response(401, "authentication_error", "invalid timestamp", "KALSHI-ACCESS-TIMESTAMP must be Unix milliseconds")
+        skew = abs(int(time.time() * 1000) - int(ts))
+        if skew > self.ex.auth_window_s * 1000:
+            return error_response(401, "authentication_error", "timestamp outside the allowed window",
+                                  f"timestamp is {skew} ms away from the server clock (allowed {self.ex.auth_window_s} s)")
+        if not verify_request(pub, ts, method, path, sig):
+            return error_response(401, "authentication_error", "invalid signature",
+                                  "signature does not verify (sign timestamp + METHOD + path without query, RSA-PSS SHA-256)")
+        return key_id
+
+    def handle(self, req: HttpRequest) -> HttpResponse:
+        faults = self.ex.faults
+        path = req.path
+        if path == "/_faults" and req.method == "POST":
+            return self._faults(req)
+        if faults.take_rate_limit():
+            return HttpResponse.json(429, {"error": "too many requests"})
+        status = faults.take_error(path)
+        if status is not None:
+            return error_response(status, "internal_server_error", "internal server error", "injected fault")
+        if not path.startswith(REST_PREFIX + "/") and path != REST_PREFIX:
+            return error_response(404, "not_found", "not found", f"no route {path}")
+        sub = path[len(REST_PREFIX):] or "/"
+        match = None
+        allowed = False
+        for method, rx, kind, fn in _routes:
+            mo = rx.match(sub)
+            if mo:
+                allowed = True
+                if method == req.method:
+                    match = (kind, fn, mo.groupdict())
+                    break
+        if match is None:
+            if allowed:
+                return error_response(405, "method_not_allowed", "method not allowed", f"{req.method} {path}")
+            return error_response(404, "not_found", "not found", f"no route {path}")
+        auth = self.authenticate(req.method, path, req.headers)
+        if isinstance(auth, HttpResponse):
+            return auth
+        key_id = auth
+        kind, fn, params = match
+        body: Any = None
+        if req.body:
+            try:
+                body = json.loads(req.body)
+            except ValueError:
+                return error_response(400, "invalid_parameters", "invalid parameters", "body is not valid JSON")
+        params["_body"] = body
+        cost = 10 * self._items(body) if kind == "write" else 10
+        if not self._bucket(key_id, kind).take(cost):
+            return HttpResponse.json(429, {"error": "too many requests"})
+        self.engine.account(key_id)
+        try:
+            self.engine.expire_orders()
+            resp = fn(self, req, key_id, params)
+        except ExchangeError as e:
+            return error_response(e.status, e.code, e.message, e.details)
+        except UnitError as e:
+            return error_response(400, "invalid_parameters", "invalid parameters", str(e))
+        if kind == "write" and fn is not RestApp.h_get_order and faults.take_order_timeout():
+            resp.withhold = True
+        return resp
+
+    @staticmethod
+    def _items(body: Any) -> int:
+        if isinstance(body, dict):
+            for k in ("orders", "ids"):
+                if isinstance(body.get(k), list):
+                    return max(1, len(body[k]))
+        return 1
+
+    def _faults(self, req: HttpRequest) -> HttpResponse:
+        try:
+            spec = json.loads(req.body or b"{}")
+            if spec.get("action") == "drop_ws":
+                self.ex.drop_ws_connections()
+            elif spec.get("action") == "settle":
+                self.ex.settle(spec["ticker"], spec["result"])
+            else:
+                self.ex.faults.apply(spec)
+        except (ValueError, KeyError, ExchangeError) as e:
+            return error_response(400, "invalid_parameters", "invalid fault spec", str(e))
+        return HttpResponse.json(200, {"ok": True})
+
+    # ------------------------------------------------------------------ query helpers
+    @staticmethod
+    def q1(req: HttpRequest, name: str, default: str | None = None) -> str | None:
+        v = req.query.get(name)
+        return v[-1] if v else default
+
+    def qint(self, req: HttpRequest, name: str, default: int | None = None, lo: int | None = None, hi: int | None = None) -> int | None:
+        v = self.q1(req, name)
+        if v is None or v == "":
+            return default
+        try:
+            x = int(v)
+        except ValueError:
+            raise BadRequest(f"{name} must be an integer") from None
+        if (lo is not None and x < lo) or (hi is not None and x > hi):
+            raise BadRequest(f"{name} must be between {lo} and {hi}")
+        return x
+
+    def page(self, items: list[Any], key: Callable[[Any], Any], req: HttpRequest, max_limit: int, default_limit: int,
+             desc: bool = False) -> tuple[list[Any], str]:
+        """Keyset pagination: ``items`` sorted by ``key`` (descending if ``desc``)."""
+        limit = self.qint(req, "limit", default_limit, 1, max_limit)
+        assert limit is not None
+        cursor = self.q1(req, "cursor")
+        items = sorted(items, key=key, reverse=desc)
+        if cursor:
+            last = _decode_cursor(cursor)
+            if isinstance(last, list):
+                last = tuple(last)
+            items = [x for x in items if (key(x) < last if desc else key(x) > last)]
+        out = items[:limit]
+        next_cursor = _encode_cursor(key(out[-1])) if len(items) > limit else ""
+        return out, next_cursor
+
+    # ------------------------------------------------------------------ exchange
+    @route("GET", "/exchange/status")
+    def h_status(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        return HttpResponse.json(200, {"exchange_active": True, "trading_active": self.engine.trading_active,
+                                       "exchange_estimated_resume_time": None})
+
+    @route("GET", "/exchange/user_data_timestamp")
+    def h_user_ts(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        return HttpResponse.json(200, {"as_of_time": rfc3339(self.engine.clock())})
+
+    # ------------------------------------------------------------------ series / events / markets
+    @route("GET", "/series")
+    def h_series_list(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        cat = self.q1(req, "category")
+        with self.engine.lock:
+            out = [self.ser.series(s) for s in sorted(self.engine.series.values(), key=lambda s: s.ticker)
+                   if not cat or s.category == cat]
+        return HttpResponse.json(200, {"series": out})
+
+    @route("GET", "/series/{ticker}")
+    def h_series(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        s = self.engine.series.get(p["ticker"])
+        if s is None:
+            raise ExchangeError(404, "not_found", "series not found", p["ticker"])
+        return HttpResponse.json(200, {"series": self.ser.series(s)})
+
+    @staticmethod
+    def _status_ok(internal: str, wanted: str | None) -> bool:
+        if not wanted:
+            return True
+        words = {"open": "active", "closed": "closed", "settled": "settled", "unopened": "initialized", "paused": "inactive"}
+        allowed = {words.get(w.strip(), "?") for w in wanted.split(",")}
+        return internal in allowed
+
+    @route("GET", "/events")
+    def h_events(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        status = self.q1(req, "status")
+        if status and any(w.strip() not in ("unopened", "open", "closed", "settled") for w in status.split(",")):
+            raise BadRequest("status must be one of unopened, open, closed, settled")
+        series = self.q1(req, "series_ticker")
+        nested = (self.q1(req, "with_nested_markets") or "").lower() == "true"
+        with self.engine.lock:
+            evs = []
+            for e in self.engine.events.values():
+                if series and e.series_ticker != series:
+                    continue
+                if status:
+                    sts = {self.engine.markets[t].status for t in e.markets if t in self.engine.markets}
+                    ev_status = "active" if "active" in sts else ("closed" if "closed" in sts else "settled")
+                    if not self._status_ok(ev_status, status):
+                        continue
+                evs.append(e)
+            page, cursor = self.page(evs, lambda e: e.event_ticker, req, 200, 200)
+            out = [self.ser.event(e, with_markets=nested) for e in page]
+        return HttpResponse.json(200, {"events": out, "cursor": cursor, "milestones": []})
+
+    @route("GET", "/events/{ticker}")
+    def h_event(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        nested = (self.q1(req, "with_nested_markets") or "").lower() == "true"
+        with self.engine.lock:
+            e = self.engine.events.get(p["ticker"])
+            if e is None:
+                raise ExchangeError(404, "not_found", "event not found", p["ticker"])
+            markets = [self.ser.market(self.engine.markets[t]) for t in e.markets if t in self.engine.markets]
+            ev = self.ser.event(e, with_markets=nested)
+        return HttpResponse.json(200, {"event": ev, "markets": markets})
+
+    @route("GET", "/markets")
+    def h_markets(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        status = self.q1(req, "status")
+        if status and any(w.strip() not in ("unopened", "open", "paused", "closed", "settled") for w in status.split(",")):
+            raise BadRequest("status must be one of unopened, open, paused, closed, settled")
+        event = self.q1(req, "event_ticker")
+        series = self.q1(req, "series_ticker")
+        tickers: set[str] = set()
+        for v in req.query.get("tickers", []):
+            tickers.update(t for t in v.split(",") if t)
+        with self.engine.lock:
+            ms = [m for m in self.engine.markets.values()
+                  if (not event or m.event_ticker == event) and (not series or m.series_ticker == series)
+                  and (not tickers or m.ticker in tickers) and self._status_ok(m.status, status)]
+            page, cursor = self.page(ms, lambda m: m.ticker, req, 1000, 100)
+            out = [self.ser.market(m) for m in page]
+        return HttpResponse.json(200, {"markets": out, "cursor": cursor})
+
+    @route("GET", "/markets/trades")
+    def h_trades(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        ticker = self.q1(req, "ticker")
+        min_ts = self.qint(req, "min_ts")
+        max_ts = self.qint(req, "max_ts")
+        with self.engine.lock:
+            ts = [t for t in self.engine.trades if (not ticker or t.ticker == ticker)
+                  and (min_ts is None or t.ts_ms >= min_ts * 1000) and (max_ts is None or t.ts_ms <= max_ts * 1000)]
+        page, cursor = self.page(ts, lambda t: t.seq, req, 1000, 100, desc=True)
+        return HttpResponse.json(200, {"trades": [self.ser.trade(t) for t in page], "cursor": cursor})
+
+    @route("GET", "/markets/{ticker}")
+    def h_market(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        with self.engine.lock:
+            return HttpResponse.json(200, {"market": self.ser.market(self.engine.market(p["ticker"]))})
+
+    @route("GET", "/markets/{ticker}/orderbook")
+    def h_orderbook(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        depth = self.qint(req, "depth", 0, 0, 100) or 0
+        return HttpResponse.json(200, self.ser.orderbook(p["ticker"], depth))
+
+    @route("GET", "/series/{series}/markets/{ticker}/candlesticks")
+    def h_candles(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        period = self.qint(req, "period_interval", 1)
+        if period not in (1, 60, 1440):
+            raise BadRequest("period_interval must be 1, 60 or 1440")
+        now_s = self.engine.clock() // 1000
+        start = self.qint(req, "start_ts", now_s - 86_400)
+        end = self.qint(req, "end_ts", now_s)
+        assert start is not None and end is not None
+        span = period * 60
+        with self.engine.lock:
+            m = self.engine.market(p["ticker"])
+            trades = [t for t in self.engine.trades if t.ticker == m.ticker and start * 1000 <= t.ts_ms <= end * 1000 + 999]
+            top = self.engine.top(m.ticker)
+            oi = m.open_interest
+        buckets: dict[int, list[Any]] = {}
+        for t in trades:
+            s = t.ts_ms // 1000
+            end_ts = -(-s // span) * span if s % span else s
+            buckets.setdefault(end_ts, []).append(t)
+        candles = []
+        prev: int | None = None
+        for end_ts in sorted(buckets):
+            ts_ = buckets[end_ts]
+            prices = [t.yes_price for t in ts_]
+            vol = sum(t.qty for t in ts_)
+            mean = sum(t.yes_price * t.qty for t in ts_) // max(1, vol)
+            ohlc = {"open": prices[0], "low": min(prices), "high": max(prices), "close": prices[-1]}
+            price = {f"{k}_dollars": d4(v) for k, v in ohlc.items()}
+            price.update(mean_dollars=d4(mean), previous_dollars=d4(prev) if prev is not None else None,
+                         min_dollars=d4(min(prices)), max_dollars=d4(max(prices)))
+            for k, v in ohlc.items():
+                price[k] = v // CENT
+            yb = top["yes_bid"] or 0
+            ya = top["yes_ask"] if top["yes_ask"] is not None else DOLLAR
+            yes_bid = {"open": yb // CENT, "low": yb // CENT, "high": yb // CENT, "close": yb // CENT}
+            yes_ask = {"open": ya // CENT, "low": ya // CENT, "high": ya // CENT, "close": ya // CENT}
+            for dct, v in ((yes_bid, yb), (yes_ask, ya)):
+                dct.update({f"{k}_dollars": d4(v) for k in ("open", "low", "high", "close")})
+            candles.append({"end_period_ts": end_ts, "yes_bid": yes_bid, "yes_ask": yes_ask, "price": price,
+                            "volume_fp": fp(vol), "volume": vol // 100, "open_interest_fp": fp(oi), "open_interest": oi // 100})
+            prev = prices[-1]
+        return HttpResponse.json(200, {"ticker": m.ticker, "candlesticks": candles})
+
+    # ------------------------------------------------------------------ portfolio
+    @route("GET", "/portfolio/balance")
+    def h_balance(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        with self.engine.lock:
+            acct = self.engine.account(key)
+            avail = acct.available
+            value = 0
+            for t, pos in acct.positions.items():
+                m = self.engine.markets.get(t)
+                if pos.qty and m is not None and m.status != "settled":
+                    mark = m.last_price if m.last_price is not None else DOLLAR // 2
+                    if pos.qty < 0:
+                        mark = DOLLAR - mark
+                    value += abs(pos.qty) * mark // 100
+        return HttpResponse.json(200, {"balance": avail // CENT, "balance_dollars": d4(avail),
+                                       "portfolio_value": value // CENT, "updated_ts": int(time.time())})
+
+    @route("GET", "/portfolio/positions")
+    def h_positions(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        ticker = self.q1(req, "ticker")
+        event = self.q1(req, "event_ticker")
+        with self.engine.lock:
+            acct = self.engine.account(key)
+            tickers = [t for t, pos in acct.positions.items()
+                       if (pos.qty or pos.total_traded) and (not ticker or t == ticker)
+                       and (not event or self.engine.markets[t].event_ticker == event)]
+            page, cursor = self.page(tickers, lambda t: t, req, 1000, 100)
+            mps = [self.ser.market_position(key, t) for t in page]
+            by_event: dict[str, list[str]] = {}
+            for t in page:
+                by_event.setdefault(self.engine.markets[t].event_ticker, []).append(t)
+            eps = [self.ser.event_position(key, e, ts) for e, ts in sorted(by_event.items())]
+        return HttpResponse.json(200, {"market_positions": mps, "event_positions": eps, "cursor": cursor})
+
+    @route("GET", "/portfolio/fills")
+    def h_fills(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        ticker = self.q1(req, "ticker")
+        order_id = self.q1(req, "order_id")
+        min_ts = self.qint(req, "min_ts")
+        max_ts = self.qint(req, "max_ts")
+        with self.engine.lock:
+            fs = [f for f in self.engine.account(key).fills if (not ticker or f.ticker == ticker)
+                  and (not order_id or f.order_id == order_id) and (min_ts is None or f.ts_ms >= min_ts * 1000)
+                  and (max_ts is None or f.ts_ms <= max_ts * 1000)]
+        page, cursor = self.page(fs, lambda f: f.seq, req, 1000, 100, desc=True)
+        return HttpResponse.json(200, {"fills": [self.ser.fill(f) for f in page], "cursor": cursor})
+
+    @route("GET", "/portfolio/settlements")
+    def h_settlements(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        ticker = self.q1(req, "ticker")
+        event = self.q1(req, "event_ticker")
+        with self.engine.lock:
+            ss = [s for s in self.engine.account(key).settlements
+                  if (not ticker or s.ticker == ticker) and (not event or s.event_ticker == event)]
+        page, cursor = self.page(ss, lambda s: s.seq, req, 1000, 100, desc=True)
+        return HttpResponse.json(200, {"settlements": [self.ser.settlement(s) for s in page], "cursor": cursor})
+
+    @route("GET", "/portfolio/orders")
+    def h_orders(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        ticker = self.q1(req, "ticker")
+        status = self.q1(req, "status")
+        if status and status not in ("resting", "canceled", "executed"):
+            raise BadRequest("status must be one of resting, canceled, executed")
+        events = {e for v in req.query.get("event_ticker", []) for e in v.split(",") if e}
+        min_ts = self.qint(req, "min_ts")
+        max_ts = self.qint(req, "max_ts")
+        with self.engine.lock:
+            os_ = [o for o in self.engine.account(key).orders.values()
+                   if (not ticker or o.ticker == ticker) and (not status or o.status == status)
+                   and (not events or self.engine.markets[o.ticker].event_ticker in events)
+                   and (min_ts is None or o.created_ms >= min_ts * 1000) and (max_ts is None or o.created_ms <= max_ts * 1000)]
+            page, cursor = self.page(os_, lambda o: o.seq, req, 1000, 100, desc=True)
+            out = [self.ser.order(o) for o in page]
+        return HttpResponse.json(200, {"orders": out, "cursor": cursor})
+
+    @route("GET", "/portfolio/orders/{order_id}")
+    def h_get_order(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        with self.engine.lock:
+            return HttpResponse.json(200, {"order": self.ser.order(self.engine.get_order(key, p["order_id"]))})
+
+    # ------------------------------------------------------------------ order writes
+    @staticmethod
+    def _body(p: dict[str, Any]) -> dict[str, Any]:
+        b = p.get("_body")
+        if not isinstance(b, dict):
+            raise BadRequest("request body must be a JSON object")
+        return b
+
+    @staticmethod
+    def _count(b: dict[str, Any], name: str = "count", required: bool = True) -> int | None:
+        legacy, fixed = b.get(name), b.get(f"{name}_fp")
+        qty = None
+        if legacy is not None:
+            if not isinstance(legacy, int) or isinstance(legacy, bool) or legacy < 0:
+                raise BadRequest(f"{name} must be a non-negative integer", "invalid_order", "invalid order")
+            qty = legacy * 100
+        if fixed is not None:
+            q2 = parse_contracts(str(fixed))
+            if qty is not None and q2 != qty:
+                raise BadRequest(f"{name} and {name}_fp disagree", "invalid_order", "invalid order")
+            qty = q2
+        if qty is None and required:
+            raise BadRequest(f"{name} or {name}_fp is required", "invalid_order", "invalid order")
+        return qty
+
+    @staticmethod
+    def _price(b: dict[str, Any]) -> tuple[str, int]:
+        """The one price field: returns ``(side_of_price, units)``."""
+        given = [f for f in PRICE_FIELDS if b.get(f) is not None]
+        if len(given) != 1:
+            raise BadRequest(EXACTLY_ONE_PRICE, "invalid_order", "invalid order")
+        f = given[0]
+        v = b[f]
+        if f.endswith("_dollars"):
+            units = parse_dollars(str(v))
+        else:
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 99:
+                raise BadRequest(f"{f} must be an integer number of cents between 1 and 99", "invalid_price", "invalid price")
+            units = v * CENT
+        return ("yes" if f.startswith("yes") else "no"), units
+
+    def _create(self, key: str, b: dict[str, Any]) -> Order:
+        if b.get("type") not in (None, "limit"):
+            raise BadRequest("market orders are no longer supported; send a limit order with time_in_force "
+                             "immediate_or_cancel or fill_or_kill", "invalid_order", "invalid order")
+        for f in ("ticker", "side", "action"):
+            if not b.get(f):
+                raise BadRequest(f"{f} is required", "invalid_order", "invalid order")
+        side, action = b["side"], b["action"]
+        if side not in ("yes", "no") or action not in ("buy", "sell"):
+            raise BadRequest("side must be yes|no and action buy|sell", "invalid_order", "invalid order")
+        qty = self._count(b)
+        assert qty is not None
+        price_side, price = self._price(b)
+        if price_side != side:
+            price = DOLLAR - price
+        tif = b.get("time_in_force") or "good_till_canceled"
+        if b.get("expiration_ts") is not None and tif == "immediate_or_cancel":
+            raise BadRequest("expiration_ts cannot be used with immediate_or_cancel", "invalid_order", "invalid order")
+        reduce_only = bool(b.get("reduce_only")) or b.get("sell_position_floor") == 0
+        bmc = b.get("buy_max_cost")
+        return self.engine.place_order(
+            key, str(b["ticker"]), side, action, price, qty,
+            client_order_id=str(b.get("client_order_id") or ""),
+            tif=tif,
+            post_only=bool(b.get("post_only")),
+            reduce_only=reduce_only,
+            stp=b.get("self_trade_prevention_type") or "taker_at_cross",
+            expiration_ts=b.get("expiration_ts"),
+            buy_max_cost=int(bmc) * CENT if bmc is not None else None,
+        )
+
+    @route("POST", "/portfolio/orders", "write")
+    def h_create(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        o = self._create(key, self._body(p))
+        with self.engine.lock:
+            return HttpResponse.json(201, {"order": self.ser.order(o)})
+
+    @route("POST", "/portfolio/orders/batched", "write")
+    def h_batch_create(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        b = self._body(p)
+        orders = b.get("orders")
+        if not isinstance(orders, list) or not orders:
+            raise BadRequest("orders must be a non-empty list")
+        out = []
+        for ob in orders:
+            coid = ob.get("client_order_id") if isinstance(ob, dict) else None
+            try:
+                if not isinstance(ob, dict):
+                    raise BadRequest("each order must be an object")
+                o = self._create(key, ob)
+                with self.engine.lock:
+                    out.append({"client_order_id": coid, "order": self.ser.order(o), "error": None})
+            except ExchangeError as e:
+                out.append({"client_order_id": coid, "order": None,
+                            "error": {"code": e.code, "message": e.message, "details": e.details, "service": "exchange"}})
+            except UnitError as e:
+                out.append({"client_order_id": coid, "order": None,
+                            "error": {"code": "invalid_order", "message": "invalid order", "details": str(e), "service": "exchange"}})
+        return HttpResponse.json(201, {"orders": out})
+
+    @route("DELETE", "/portfolio/orders/batched", "write")
+    def h_batch_cancel(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        b = self._body(p)
+        ids: list[str] = []
+        if isinstance(b.get("orders"), list):
+            ids = [str(x.get("order_id", "")) if isinstance(x, dict) else str(x) for x in b["orders"]]
+        elif isinstance(b.get("ids"), list):
+            ids = [str(x) for x in b["ids"]]
+        else:
+            raise BadRequest("orders (list of {order_id}) is required")
+        out = []
+        for oid in ids:
+            try:
+                o, reduced = self.engine.cancel_order(key, oid)
+                with self.engine.lock:
+                    out.append({"order_id": oid, "order": self.ser.order(o), "reduced_by_fp": fp(reduced),
+                                "reduced_by": reduced // 100, "error": None})
+            except ExchangeError as e:
+                out.append({"order_id": oid, "order": None, "reduced_by_fp": "0.00", "reduced_by": 0,
+                            "error": {"code": e.code, "message": e.message, "details": e.details, "service": "exchange"}})
+        return HttpResponse.json(200, {"orders": out})
+
+    @route("DELETE", "/portfolio/orders/{order_id}", "write")
+    def h_cancel(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        o, reduced = self.engine.cancel_order(key, p["order_id"])
+        with self.engine.lock:
+            return HttpResponse.json(200, {"order": self.ser.order(o), "reduced_by_fp": fp(reduced), "reduced_by": reduced // 100})
+
+    @route("POST", "/portfolio/orders/{order_id}/amend", "write")
+    def h_amend(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        b = self._body(p)
+        for f in ("ticker", "side", "action"):
+            if not b.get(f):
+                raise BadRequest(f"{f} is required", "invalid_order", "invalid order")
+        side = b["side"]
+        price_side, price = self._price(b)
+        if price_side != side:
+            price = DOLLAR - price
+        order = self.engine.get_order(key, p["order_id"])
+        if b["ticker"] != order.ticker:
+            raise BadRequest("ticker does not match the order", "invalid_order", "invalid order")
+        count = self._count(b, required=False)
+        if count is None:
+            count = order.filled + order.remaining
+        old, new = self.engine.amend_order(key, p["order_id"], side=side, action=b["action"], price=price, count=count,
+                                           updated_client_order_id=b.get("updated_client_order_id"))
+        with self.engine.lock:
+            return HttpResponse.json(200, {"old_order": self.ser.order(old), "order": self.ser.order(new)})
+
+    @route("POST", "/portfolio/orders/{order_id}/decrease", "write")
+    def h_decrease(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        b = self._body(p)
+        by = self._count(b, "reduce_by", required=False)
+        to = self._count(b, "reduce_to", required=False)
+        o = self.engine.decrease_order(key, p["order_id"], reduce_by=by, reduce_to=to)
+        with self.engine.lock:
+            return HttpResponse.json(200, {"order": self.ser.order(o)})
+
+    @route("GET", "/portfolio/orders/{order_id}/queue_position")
+    def h_queue(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        with self.engine.lock:
+            o = self.engine.get_order(key, p["order_id"])
+            ahead = 0
+            if o.status == "resting":
+                for r in self.engine.books[o.ticker].ladder(o.leg).levels.get(o.price, ()):
+                    if r is o:
+                        break
+                    ahead += r.remaining
+        return HttpResponse.json(200, {"queue_position_fp": fp(ahead), "queue_position": ahead // 100})
