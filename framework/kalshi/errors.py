@@ -105,7 +105,7 @@ class UnknownOutcome(KalshiError):
         self.client_order_ids = tuple(client_order_ids) or (
             (client_order_id,) if client_order_id is not None else ()
         )
-        self.order_id = order_id
+        self.order_id = order_id if order_id is not None else (order_ids[0] if order_ids else None)
         self.order_ids = tuple(order_ids) or ((order_id,) if order_id is not None else ())
         self.status = status
         ids = []

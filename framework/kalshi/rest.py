@@ -38,9 +38,10 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ..units import CENT, CONTRACT, DOLLAR
-from .auth import KalshiSigner
+from .auth import HEADER_SIGNATURE, KalshiSigner
 from .envs import Environment, resolve_env
 from .errors import (
+    KalshiAPIError,
     KalshiConnectionError,
     KalshiError,
     KalshiOrderRejected,
@@ -330,14 +331,10 @@ class KalshiRestClient:
             if resp.status_code == 429 or resp.status_code >= 500:
                 if resp.status_code == 429:
                     self.limiter.read.drain()
-                last = api_error_from_response(
-                    resp.status_code, resp.text, method="GET", path=self._base_path + endpoint
-                )
+                last = _api_error(resp, method="GET", path=self._base_path + endpoint)
                 continue
             if resp.status_code >= 400:
-                raise api_error_from_response(
-                    resp.status_code, resp.text, method="GET", path=self._base_path + endpoint
-                )
+                raise _api_error(resp, method="GET", path=self._base_path + endpoint)
             try:
                 return self._json(resp)
             except ValueError:
@@ -384,14 +381,14 @@ class KalshiRestClient:
             raise unknown(kind) from None
         log.debug("%s %s -> %d", method, endpoint, resp.status_code)
         if resp.status_code >= 500:
-            err = api_error_from_response(resp.status_code, resp.text, method=method, path=path)
+            err = _api_error(resp, method=method, path=path)
             raise unknown(
                 f"server answered HTTP {resp.status_code} ({err.message or 'no message'})", resp.status_code
             )
         if resp.status_code >= 400:
             if resp.status_code == 429:
                 self.limiter.write.drain()
-            raise api_error_from_response(resp.status_code, resp.text, method=method, path=path)
+            raise _api_error(resp, method=method, path=path)
         try:
             return self._json(resp)
         except ValueError:
@@ -742,6 +739,16 @@ class KalshiRestClient:
             api_err = api_error_from_response(400, {"error": err}) if err else None
             out.append(BatchCancelResult(oid, cr.order, cr.reduced_by, api_err))
         return out
+
+
+def _api_error(resp: requests.Response, *, method: str, path: str) -> KalshiAPIError:
+    """Error from a response; the body is scrubbed of our own signature in case it is echoed."""
+    text = resp.text
+    req = getattr(resp, "request", None)
+    sig = req.headers.get(HEADER_SIGNATURE) if req is not None else None
+    if sig:
+        text = text.replace(sig, "[redacted]")
+    return api_error_from_response(resp.status_code, text, method=method, path=path)
 
 
 def _cancel_result(order_id: str, body: Mapping) -> CancelResult:
