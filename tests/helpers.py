@@ -31,6 +31,7 @@ __all__ = [
     "at",
     "events_of",
     "make_catalog",
+    "run",
     "market",
     "to_df",
     "write_rows",
@@ -180,3 +181,13 @@ def events_of(feed) -> list[tuple]:
             for i in range(len(ts)):
                 out.append((ts[i], kind, tk[i], *(c[i] for c in rest)))
     return out
+
+
+def run(root: Path, strategy, *, markets=None, quotes=None, trades=None, book=None,
+        partition_by: str | None = None, **kw: Any):
+    """Write a tiny catalog under ``root`` and backtest ``strategy`` (an instance) on it."""
+    from framework.backtest import run_backtest
+
+    make_catalog(root, markets=markets, quotes=quotes, trades=trades, book=book, partition_by=partition_by)
+    kw.setdefault("equity_interval", None)
+    return run_backtest(strategy, root, **kw)

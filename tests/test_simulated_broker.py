@@ -1,0 +1,397 @@
+"""SimulatedBroker through small engine-driven backtests (run_backtest on tiny catalogs)."""
+
+from __future__ import annotations
+
+from helpers import at, market, run
+
+from framework import Strategy
+from framework.model.fees import fee_for
+from framework.model.orders import OrderStatus
+from framework.units import DOLLAR, cents, contracts, dollars
+
+TK = "M-1"
+
+
+def q(t, yb, nb, ybs=None, nbs=None, ticker=TK):
+    """A top-of-book quote row (cents / contracts)."""
+    return {"ts": t, "ticker": ticker, "yes_bid": yb, "no_bid": nb, "yes_bid_size": ybs, "no_bid_size": nbs}
+
+
+def lvl(t, side, price, size, snapshot=True, ticker=TK):
+    return {"ts": t, "ticker": ticker, "side": side, "price": price, "size": size, "snapshot": snapshot}
+
+
+def tr(t, yes_price, count, ticker=TK):
+    return {"ts": t, "ticker": ticker, "yes_price": yes_price, "count": count}
+
+
+class Script(Strategy):
+    """Runs ``script[t]`` (a function of ``(strategy, book)``) at the first on_book at second ``t``."""
+
+    def __init__(self, script=None):
+        super().__init__()
+        self.script = {at(k): v for k, v in (script or {}).items()}
+        self.events: list[tuple] = []
+        self.fills = []
+        self.settlements = []
+        self.orders: dict = {}
+        self.seen_markets: list[dict] = []
+
+    def keep(self, name, order):
+        self.orders[name] = order
+        return order
+
+    def on_book(self, book):
+        self.seen_markets.append(dict(self.markets[book.ticker]))
+        fn = self.script.pop(book.ts, None)
+        if fn is not None:
+            fn(self, book)
+            self.events.append(("book-done", book.ts))
+
+    def on_fill(self, fill):
+        self.fills.append(fill)
+        self.events.append(("fill", fill.order_id))
+
+    def on_order(self, order):
+        self.events.append(("order", order.order_id))
+
+    def on_settlement(self, s):
+        self.settlements.append((self.now, s))
+
+
+def fills_of(strategy, name):
+    oid = strategy.orders[name].order_id
+    return [(f.price, f.qty, f.is_maker) for f in strategy.fills if f.order_id == oid]
+
+
+L2_BOOK = [lvl(1, "yes", 30, 10), lvl(1, "no", 60, 5), lvl(1, "no", 58, 5), lvl(1, "no", 55, 10)]
+
+
+# ---- taking liquidity --------------------------------------------------------------------------
+def test_marketable_order_walks_l2_levels(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(12)))})
+    res = run(tmp_path, s, book=L2_BOOK)
+    assert fills_of(s, "a") == [(cents(40), contracts(5), False), (cents(42), contracts(5), False),
+                                (cents(45), contracts(2), False)]
+    o = s.orders["a"]
+    assert o.status == OrderStatus.FILLED and o.filled_qty == contracts(12)
+    # one order: fee on the running total, $0.20391 -> $0.21
+    assert o.fee == sum(f.fee for f in s.fills) == dollars("0.21")
+    cost = dollars(2) + dollars("2.1") + dollars("0.9")
+    assert res.metrics["final_cash"] * DOLLAR == dollars(10_000) - cost - dollars("0.21")
+    assert res.positions == {TK: contracts(12)}
+    assert len(res.fills) == 3 and list(res.fills["price"]) == [4000, 4200, 4500]
+
+
+def test_limit_walks_up_to_limit_then_rests(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(12), price=cents(42)))})
+    run(tmp_path, s, book=L2_BOOK)
+    assert fills_of(s, "a") == [(cents(40), contracts(5), False), (cents(42), contracts(5), False)]
+    o = s.orders["a"]
+    assert o.status == OrderStatus.PARTIALLY_FILLED and o.remaining == contracts(2)
+    assert o in s.open_orders(TK)
+
+
+def test_sell_walks_own_side_bids(tmp_path):
+    book = [lvl(1, "yes", 50, 2), lvl(1, "yes", 48, 3), lvl(1, "no", 45, 10)]
+    s = Script({1: lambda s, b: s.keep("a", s.sell(TK, contracts(4), price=cents(48)))})
+    run(tmp_path, s, book=book)
+    # selling YES with nothing held opens NO; takes YES bids at their prices
+    assert fills_of(s, "a") == [(cents(50), contracts(2), False), (cents(48), contracts(2), False)]
+    assert s.position(TK) == -contracts(4)
+
+
+def test_top_of_book_fill_at_touch_limited_by_size(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10)))})
+    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 3)])
+    assert fills_of(s, "a") == [(cents(45), contracts(3), False)]
+    o = s.orders["a"]
+    assert o.status == OrderStatus.CANCELLED and o.filled_qty == contracts(3)
+    assert o.reason == "IOC remainder cancelled"
+
+
+def test_top_of_book_unknown_size_fills_whole_order(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), side="no"))})
+    run(tmp_path, s, quotes=[q(1, 40, 55)])
+    assert fills_of(s, "a") == [(cents(60), contracts(10), False)]
+    assert s.position(TK) == -contracts(10)
+
+
+def test_taken_liquidity_not_taken_twice_until_book_changes(tmp_path):
+    def first(s, b):
+        s.keep("a", s.buy(TK, contracts(3)))
+        s.keep("b", s.buy(TK, contracts(3)))
+
+    s = Script({1: first, 2: lambda s, b: s.keep("c", s.buy(TK, contracts(3)))})
+    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 3), q(2, 40, 55, 10, 3)])
+    assert fills_of(s, "a") == [(cents(45), contracts(3), False)]
+    assert fills_of(s, "b") == []
+    assert s.orders["b"].status == OrderStatus.CANCELLED
+    assert fills_of(s, "c") == [(cents(45), contracts(3), False)]  # book updated: size is back
+
+
+def test_taken_l2_level_leaves_next_levels(tmp_path):
+    def go(s, b):
+        s.keep("a", s.buy(TK, contracts(5)))
+        s.keep("b", s.buy(TK, contracts(7)))
+
+    s = Script({1: go})
+    run(tmp_path, s, book=L2_BOOK)
+    assert fills_of(s, "a") == [(cents(40), contracts(5), False)]
+    assert fills_of(s, "b") == [(cents(42), contracts(5), False), (cents(45), contracts(2), False)]
+
+
+def test_no_liquidity_market_order_cancelled(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(1)))})
+    run(tmp_path, s, quotes=[q(1, 40, 0)])  # no NO bids -> no YES ask
+    o = s.orders["a"]
+    assert o.status == OrderStatus.CANCELLED and o.filled_qty == 0 and s.fills == []
+
+
+# ---- resting orders ----------------------------------------------------------------------------
+def test_resting_order_fills_as_maker_when_book_crosses(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(40)))})
+    quotes = [q(1, 30, 55, 10, 10), q(2, 30, 62, 10, 4), q(3, 30, 61, 10, 50), q(4, 30, 65, 10, 50)]
+    run(tmp_path, s, quotes=quotes, fee_maker="0.0175")
+    # fills at its own price (40), not at the better crossing ask (38/39), up to the crossing size
+    assert fills_of(s, "a") == [(cents(40), contracts(4), True), (cents(40), contracts(6), True)]
+    o = s.orders["a"]
+    assert o.status == OrderStatus.FILLED
+    # maker fee per order: 0.0175*4*.24 = 0.0168 -> 0.02; total 0.042 -> 0.05
+    assert [f.fee for f in s.fills] == [dollars("0.02"), dollars("0.03")]
+    assert [f.ts for f in s.fills] == [at(2), at(3)]
+
+
+def test_resting_order_does_not_fill_at_touch_without_cross(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(40)))})
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10), q(2, 39, 59, 10, 10)])  # ask 41 > 40
+    assert s.fills == [] and s.orders["a"].status == OrderStatus.ACCEPTED
+
+
+def test_resting_order_fills_on_trade_strictly_through(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(40)))})
+    trades = [tr(2, 40, 5), tr(3, 39, 3), tr(4, 35, 100)]
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10)], trades=trades)
+    # the print at 40 (equal price) does not fill; 39 fills 3; 35 fills the remaining 7
+    assert fills_of(s, "a") == [(cents(40), contracts(3), True), (cents(40), contracts(7), True)]
+    assert [f.ts for f in s.fills] == [at(3), at(4)]
+
+
+def test_resting_no_order_fills_on_trade_through(tmp_path):
+    # buy NO at 60: a YES print at 41 is NO at 59, strictly through; YES 40 = NO 60 is not
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(5), price=cents(60), side="no"))})
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10)], trades=[tr(2, 40, 5), tr(3, 41, 2)])
+    assert fills_of(s, "a") == [(cents(60), contracts(2), True)]
+
+
+def test_resting_sell_fills_on_trade_through(tmp_path):
+    def go(s, b):
+        s.buy(TK, contracts(5))  # long 5 at the ask 45
+        s.keep("a", s.sell(TK, contracts(5), price=cents(50)))
+
+    s = Script({1: go})
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10)], trades=[tr(2, 50, 5), tr(3, 51, 5)])
+    assert fills_of(s, "a") == [(cents(50), contracts(5), True)]
+    assert s.position(TK) == 0
+
+
+def test_cancel_resting_order(tmp_path):
+    def cancel(s, b):
+        s.cancel(s.orders["a"])
+
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(40))), 2: cancel})
+    run(tmp_path, s, quotes=[q(1, 30, 55), q(2, 30, 55), q(3, 30, 70)])
+    assert s.orders["a"].status == OrderStatus.CANCELLED and s.fills == []
+    assert s.open_orders() == []
+
+
+# ---- order types and checks ----------------------------------------------------------------------
+def test_ioc_limit_remainder_cancelled(tmp_path):
+    def go(s, b):
+        s.keep("a", s.buy(TK, contracts(10), price=cents(45), tif="ioc"))
+        s.keep("b", s.buy(TK, contracts(10), price=cents(44), tif="ioc"))
+
+    s = Script({1: go})
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 3), q(2, 30, 70, 10, 30)])
+    a, b = s.orders["a"], s.orders["b"]
+    assert fills_of(s, "a") == [(cents(45), contracts(3), False)]
+    assert a.status == OrderStatus.CANCELLED and a.filled_qty == contracts(3)
+    assert b.status == OrderStatus.CANCELLED and b.filled_qty == 0  # never rested
+    assert fills_of(s, "b") == []
+
+
+def test_post_only_crossing_rejected(tmp_path):
+    def go(s, b):
+        s.keep("cross", s.buy(TK, contracts(1), price=cents(45), post_only=True))
+        s.keep("sell_cross", s.sell(TK, contracts(1), price=cents(40), post_only=True))
+        s.keep("ok", s.buy(TK, contracts(1), price=cents(44), post_only=True))
+
+    s = Script({1: go})
+    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 10)])
+    assert s.orders["cross"].status == OrderStatus.REJECTED
+    assert s.orders["sell_cross"].status == OrderStatus.REJECTED
+    assert s.orders["ok"].status == OrderStatus.ACCEPTED
+    assert s.fills == []
+
+
+def test_reduce_only_capped_and_rejected(tmp_path):
+    def go2(s, b):
+        s.keep("cap", s.sell(TK, contracts(10), price=cents(40), reduce_only=True))
+
+    def go3(s, b):
+        s.keep("flat", s.sell(TK, contracts(1), price=cents(40), reduce_only=True))
+
+    def go1(s, b):
+        s.buy(TK, contracts(5))
+        s.keep("adds", s.buy(TK, contracts(1), reduce_only=True))
+
+    s = Script({1: go1, 2: go2, 3: go3})
+    run(tmp_path, s, quotes=[q(1, 40, 55), q(2, 40, 55), q(3, 40, 55)])
+    assert s.orders["adds"].status == OrderStatus.REJECTED
+    cap = s.orders["cap"]
+    assert cap.qty == contracts(5) and cap.filled_qty == contracts(5)
+    assert fills_of(s, "cap") == [(cents(40), contracts(5), False)]
+    assert s.orders["flat"].status == OrderStatus.REJECTED
+    assert s.position(TK) == 0
+
+
+def test_reduce_only_buy_no_reduces_long_yes(tmp_path):
+    def go(s, b):
+        s.buy(TK, contracts(5))
+        s.keep("r", s.buy(TK, contracts(8), side="no", reduce_only=True))
+
+    s = Script({1: go})
+    run(tmp_path, s, quotes=[q(1, 40, 55)])
+    assert s.orders["r"].filled_qty == contracts(5)
+    assert s.position(TK) == 0
+
+
+def test_orders_outside_market_hours_rejected_and_resting_expire(tmp_path):
+    markets = [market(TK, open_ts=2, close_ts=10)]
+
+    def early(s, b):
+        s.keep("early", s.buy(TK, contracts(1), price=cents(40)))
+
+    def rest(s, b):
+        s.keep("rest", s.buy(TK, contracts(1), price=cents(40)))
+
+    def late(s, b):
+        s.keep("late", s.buy(TK, contracts(1), price=cents(40)))
+        s.keep("late_mkt", s.buy(TK, contracts(1)))
+
+    s = Script({1: early, 3: rest, 11: late})
+    run(tmp_path, s, markets=markets, quotes=[q(1, 30, 55), q(3, 30, 55), q(11, 30, 70)])
+    assert s.orders["early"].status == OrderStatus.REJECTED
+    rest_o = s.orders["rest"]
+    assert rest_o.status == OrderStatus.EXPIRED and rest_o.updated_ts == at(10)
+    assert s.orders["late"].status == OrderStatus.REJECTED
+    assert s.orders["late_mkt"].status == OrderStatus.REJECTED
+    assert s.fills == []  # the crossing quote at 11 must not fill the expired order
+
+
+def test_order_exactly_at_close_rejected(tmp_path):
+    s = Script({10: lambda s, b: s.keep("a", s.buy(TK, contracts(1)))})
+    run(tmp_path, s, markets=[market(TK, close_ts=10)], quotes=[q(10, 30, 55)])
+    assert s.orders["a"].status == OrderStatus.REJECTED
+
+
+def test_insufficient_cash_rejected(tmp_path):
+    def go(s, b):
+        s.keep("big", s.buy(TK, contracts(10), price=cents(40)))  # $4 > $3
+        s.keep("sell_open", s.sell(TK, contracts(5), price=cents(30)))  # opens NO at 0.70: $3.50
+        s.keep("fits", s.buy(TK, contracts(5), price=cents(40), post_only=True))  # $2 rests
+
+    s = Script({1: go})
+    run(tmp_path, s, quotes=[q(1, 20, 55)], starting_cash=dollars(3))
+    assert s.orders["big"].status == OrderStatus.REJECTED
+    assert s.orders["big"].reason == "insufficient cash"
+    assert s.orders["sell_open"].status == OrderStatus.REJECTED
+    assert s.orders["fits"].status == OrderStatus.ACCEPTED
+
+
+def test_marketable_order_capped_by_cash(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10)))})
+    run(tmp_path, s, quotes=[q(1, 20, 60)], starting_cash=dollars(1))
+    o = s.orders["a"]
+    assert 0 < o.filled_qty < contracts(10)
+    assert o.filled_qty == contracts("2.5")  # $1 buys 2.5 contracts at the $0.40 ask
+    assert o.status == OrderStatus.CANCELLED
+    assert notional_of(s.fills) <= dollars(1)
+
+
+def test_cash_never_negative_after_capped_fill(tmp_path):
+    # a market buy capped to the cash available must leave enough for its fee:
+    # the account cannot go below zero in a simulation of a fully collateralised exchange
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10)))})
+    res = run(tmp_path, s, quotes=[q(1, 20, 60)], starting_cash=dollars(1))
+    assert s.fills, "expected a partial fill"
+    assert res.metrics["final_cash"] >= 0
+
+
+def notional_of(fills):
+    return sum(f.price * f.qty // 100 for f in fills)
+
+
+# ---- fees and callbacks --------------------------------------------------------------------------
+def test_taker_fee_charged_to_cash(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(50)))})
+    res = run(tmp_path, s, quotes=[q(1, 30, 50)])
+    assert [f.fee for f in s.fills] == [dollars("0.18")]
+    assert res.metrics["fees"] * DOLLAR == dollars("0.18")
+    assert res.metrics["final_cash"] * DOLLAR == dollars(10_000) - dollars(5) - dollars("0.18")
+
+
+def test_zero_taker_fee_option(tmp_path):
+    s = Script({1: lambda s, b: s.buy(TK, contracts(10), price=cents(50))})
+    res = run(tmp_path, s, quotes=[q(1, 30, 50)], fee_taker="0")
+    assert [f.fee for f in s.fills] == [0] and res.metrics["fees"] == 0
+
+
+def test_callbacks_order_and_timing(tmp_path):
+    def go(s, b):
+        s.keep("mkt", s.buy(TK, contracts(10)))  # two levels: fill, order, fill, order
+        s.keep("lim", s.buy(TK, contracts(3), price=cents(45)))  # accepted, fill, order(filled)
+        s.events.append(("submitted",))
+
+    s = Script({1: go})
+    book = [lvl(1, "yes", 30, 10), lvl(1, "no", 60, 5), lvl(1, "no", 58, 5), lvl(1, "no", 55, 10)]
+    run(tmp_path, s, book=book)
+    m, li = s.orders["mkt"].order_id, s.orders["lim"].order_id
+    # notifications are delivered after the callback that caused them returns, in order
+    assert s.events == [
+        ("submitted",), ("book-done", at(1)),
+        ("fill", m), ("order", m), ("fill", m), ("order", m),
+        ("order", li), ("fill", li), ("order", li),
+    ]
+    assert fills_of(s, "lim") == [(cents(45), contracts(3), False)]
+
+
+def test_fill_fee_matches_fee_for_single_fill(tmp_path):
+    s = Script({1: lambda s, b: s.buy(TK, contracts(100), price=cents(10))})
+    run(tmp_path, s, quotes=[q(1, 5, 90)])
+    assert [(f.price, f.fee) for f in s.fills] == [(cents(10), fee_for(cents(10), contracts(100)))]
+    assert s.fills[0].fee == dollars("0.63")
+
+
+# ---- settlement look-ahead --------------------------------------------------------------------------
+def test_no_settlement_information_before_settle_ts(tmp_path):
+    markets = [market(TK, close_ts=50, settle_ts=100, result="yes")]
+    s = Script({1: lambda s, b: s.buy(TK, contracts(10))})
+    res = run(tmp_path, s, markets=markets, quotes=[q(1, 40, 55), q(2, 41, 55), q(30, 42, 55)])
+    assert s.seen_markets and all("result" not in m and "settle_ts" not in m for m in s.seen_markets)
+    assert len(s.settlements) == 1
+    now, st = s.settlements[0]
+    assert now == at(100) == st.ts
+    assert (st.ticker, st.result, st.payout, st.position) == (TK, "yes", dollars(10), contracts(10))
+    fee = fee_for(cents(45), contracts(10))
+    assert res.metrics["final_cash"] * DOLLAR == dollars(10_000) - dollars("4.5") - fee + dollars(10)
+    assert res.positions == {TK: 0}
+
+
+def test_settlement_no_result_pays_no_holders(tmp_path):
+    markets = [market(TK, close_ts=50, settle_ts=60, result="no")]
+    s = Script({1: lambda s, b: s.buy(TK, contracts(4), side="no")})
+    res = run(tmp_path, s, markets=markets, quotes=[q(1, 40, 55), q(70, 40, 55)])
+    now, st = s.settlements[0]
+    assert now == at(60) and st.payout == dollars(4) and st.position == -contracts(4)
+    assert res.metrics["settled_pnl"] * DOLLAR == dollars(4) - dollars("2.4")
