@@ -2,7 +2,8 @@
 
 Routes map ``(METHOD, path)`` to a list of responses served in turn (the last one repeats).
 A response is ``(status, body)``, a callable ``(request) -> (status, body)``, or
-``Hang(seconds)`` which waits before answering 200 (to trigger client read timeouts).
+``Hang(seconds)`` which waits before answering 200 (to trigger client read timeouts), or
+``Drop()`` which closes the connection without answering.
 When a public key is set, every request must carry a valid Kalshi signature (checked with
 ``framework.kalshi.auth.verify_request``) or it gets 401.
 """
@@ -24,6 +25,11 @@ class Hang:
     seconds: float
     status: int = 200
     body: Any = field(default_factory=dict)
+
+
+@dataclass
+class Drop:
+    """Close the connection without answering (a reset after the request was sent)."""
 
 
 @dataclass
@@ -61,7 +67,11 @@ class KalshiStub:
                 rec = Recorded(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body)
                 with stub._lock:
                     stub.requests.append(rec)
-                status, payload = stub._respond(rec)
+                resp = stub._respond(rec)
+                if resp is None:
+                    self.close_connection = True
+                    return
+                status, payload = resp
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -117,6 +127,8 @@ class KalshiStub:
             if not queue:
                 return 404, {"error": {"code": "not_found", "message": f"no route {rec.method} {rec.path}"}}
             resp = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(resp, Drop):
+            return None
         if isinstance(resp, Hang):
             self._stop.wait(resp.seconds)
             return resp.status, resp.body

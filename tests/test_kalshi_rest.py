@@ -7,7 +7,7 @@ import socket
 from decimal import Decimal
 
 import pytest
-from kalshi_stub import Hang, KalshiStub
+from kalshi_stub import Drop, Hang, KalshiStub
 
 from framework.kalshi.auth import KalshiSigner, generate_key_pair, load_private_key
 from framework.kalshi.envs import ENVIRONMENTS, resolve_env
@@ -276,6 +276,18 @@ def test_write_timeout_is_unknown_outcome_and_sent_once(stub, keys, sleeps):
     assert ei.value.client_order_id == "my-coid-1" and "my-coid-1" in str(ei.value)
     assert len(stub.calls("POST", "/portfolio/orders")) == 1
     assert not sleeps
+
+
+def test_write_connection_reset_is_unknown_outcome(client, stub, sleeps):
+    stub.route("POST", "/portfolio/orders/batched", Drop())
+    with pytest.raises(UnknownOutcome) as ei:
+        client.batch_create_orders([OrderRequest("KXA", "yes", "buy", 100, 5000, client_order_id=c) for c in "ab"])
+    assert ei.value.client_order_ids == ("a", "b")
+    assert len(stub.calls("POST", "/portfolio/orders/batched")) == 1 and not sleeps
+    # a read hitting the same fault is retried
+    stub.route("GET", "/exchange/status", Drop(), (200, {"exchange_active": True}))
+    assert client.get_exchange_status() == {"exchange_active": True}
+    assert len(stub.calls("GET", "/exchange/status")) == 2 and len(sleeps) == 1
 
 
 def test_write_5xx_is_unknown_outcome_not_retried(client, stub):
