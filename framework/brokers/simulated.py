@@ -61,24 +61,30 @@ class SimulatedBroker:
         if reason is not None:
             return self._reject(order, reason)
         book = self.books.get(order.ticker)
-        ladder_yes, threshold = self._taking_terms(order)
-        crosses = book is not None and self._best(book, ladder_yes) is not None and \
-            self._best(book, ladder_yes) >= threshold
+        # _taking_terms and _best inlined: this runs once per order
+        buy = order.action == "buy"
+        ladder_yes = (order.side == "yes") != buy
+        price = order.price
+        threshold = 1 if price is None else (DOLLAR - price if buy else price)
+        best = None if book is None else (book.yes_bid if ladder_yes else book.no_bid)
+        crosses = best is not None and best >= threshold
         if order.post_only and crosses:
             return self._reject(order, "post-only order would cross the book")
-        if order.price is None and not crosses:
+        if price is None and not crosses:
             order.status = OrderStatus.CANCELLED
             order.reason = "no liquidity on the opposite side"
             self.sink.order_update(order)
             return None
-        if order.price is not None and order.tif == "gtc":
+        gtc = order.tif == "gtc"
+        if price is not None and gtc:
             order.status = _ACCEPTED
             self.sink.order_update(order)
         if crosses:
             self._take(order, book, ladder_yes, threshold)
-        if order.status in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED):
+        status = order.status
+        if status is OrderStatus.FILLED or status is OrderStatus.CANCELLED or status is OrderStatus.REJECTED:
             return None
-        if order.price is None or order.tif == "ioc":
+        if price is None or not gtc:
             order.status = OrderStatus.CANCELLED
             order.reason = "IOC remainder cancelled" if order.filled_qty else "IOC not filled"
             self.sink.order_update(order)
@@ -187,7 +193,7 @@ class SimulatedBroker:
 
     def _fill(self, order: Order, price: int, qty: int, is_maker: bool) -> int:
         """Execute ``qty`` of ``order`` at ``price`` (capped by cash). Returns the quantity filled."""
-        opening = self._opening_qty(order)
+        opening = order.qty if order.action == "buy" else self._opening_qty(order)
         if opening:
             cash = self.portfolio.cash
             per = price if order.action == "buy" else DOLLAR - price

@@ -13,6 +13,7 @@ column lists, one dict lookup per event, and callbacks a strategy does not overr
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import math
@@ -303,6 +304,23 @@ class Engine:
             self.now = self._first_open  # the clock starts when the run's first market opens
         strategy.on_start()
         self._drain()
+        # Long runs accumulate orders and fills; frequent young-generation collections would
+        # rescan them and make per-order cost grow. Collect rarely during the loop, restore after.
+        gc_threshold = gc.get_threshold()
+        gc.set_threshold(100_000, 50, 100)
+        try:
+            self._loop()
+        finally:
+            gc.set_threshold(*gc_threshold)
+        final = self.end - 1 if self.end is not None else max(self._last_ts, self._last_settle_ts())
+        self._fire_due(final)
+        if self.now < final and self.end is not None:
+            self.now = final
+        self._sample_equity(self.now)
+        strategy.on_stop()
+        self._drain()
+
+    def _loop(self) -> None:
         handlers = {QUOTE: self._run_quotes, BOOK: self._run_book, TRADE: self._run_trades,
                     MIXED: self._run_mixed}
         progress = self.progress
@@ -312,13 +330,6 @@ class Engine:
             self.n_events += n
             if progress is not None:
                 progress(n)
-        final = self.end - 1 if self.end is not None else max(self._last_ts, self._last_settle_ts())
-        self._fire_due(final)
-        if self.now < final and self.end is not None:
-            self.now = final
-        self._sample_equity(self.now)
-        strategy.on_stop()
-        self._drain()
 
     def _last_settle_ts(self) -> int:
         return max((ts for ts, kind, _, _ in self._sched if kind == _SETTLE), default=self._last_ts)
@@ -338,7 +349,14 @@ class Engine:
             book = books.get(tk)
             if book is None:
                 book = self._book_for(tk)
-            book.set_top(ts, yb, nb, ybs, nbs)
+            # inlined OrderBook.set_top (saves a call per event; keep the two in step)
+            book.ts = ts
+            book.yes_bid = yb or None  # 0 = side empty
+            book.no_bid = nb or None
+            book.yes_bid_size = ybs if yb else None
+            book.no_bid_size = nbs if nb else None
+            if book.depth_known:
+                book.drop_depth()
             if tk in active:  # only markets with our resting orders or taken liquidity
                 broker_on_book(book)
                 if queue:

@@ -23,6 +23,7 @@ from .catalog import CatalogError, kind_files, validate_file
 
 __all__ = ["ParquetReplayFeed"]
 
+_NO_LIMIT = 1 << 62
 _KIND_BY_NAME = {"quotes": QUOTE, "book": BOOK, "trades": TRADE}
 # columns read per kind, in the chunk layout order after ts and ticker (see core.events)
 _COLUMNS = {
@@ -53,7 +54,8 @@ def _to_ns(value) -> int | None:
 class _Source:
     """One Parquet file of one kind, yielding filtered batches as numpy/py columns."""
 
-    __slots__ = ("path", "kind", "rank", "index", "_batches", "ts", "cols", "pos", "feed")
+    __slots__ = ("path", "kind", "rank", "index", "_batches", "ts", "cols", "pos", "feed", "_next",
+                 "_started")
 
     def __init__(self, path: Path, kind: int, index: int, batch_size: int,
                  feed: ParquetReplayFeed) -> None:
@@ -70,21 +72,40 @@ class _Source:
         self.ts: np.ndarray | None = None
         self.cols: list | None = None
         self.pos = 0
+        self._next: pa.RecordBatch | None = None
+        self._started = False
 
     def refill(self) -> bool:
-        """Load the next non-empty filtered batch; False when the file is exhausted."""
+        """Make the prefetched batch current and prefetch the next; False when exhausted.
+
+        One batch of lookahead tells the merge whether more rows follow (``more``): a source on
+        its last batch cannot produce earlier rows later, so it does not hold back the window.
+        """
+        if self._next is None and not self._started:
+            self._started = True
+            self._next = self._read()
+        if self._next is None:
+            self.ts = None
+            return False
+        self._load(self._next)
+        self._next = self._read()
+        return True
+
+    @property
+    def more(self) -> bool:
+        return self._next is not None
+
+    def _read(self) -> pa.RecordBatch | None:
         while True:
             try:
                 batch = next(self._batches)
             except StopIteration:
-                self.ts = None
-                return False
+                return None
             except (OSError, pa.ArrowException) as exc:
                 raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {exc}") from None
             batch = self._filter(batch)
             if batch.num_rows:
-                self._load(batch)
-                return True
+                return batch
 
     def _filter(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         mask = None
@@ -211,7 +232,9 @@ class ParquetReplayFeed:
                 if not s.refill():
                     live = []
                 continue
-            horizon = min(int(s.ts[-1]) for s in live)
+            # rows up to the horizon are final: no source can still produce an earlier row
+            bounds = [int(s.ts[-1]) for s in live if s.more]
+            horizon = min(bounds) if bounds else _NO_LIMIT
             pieces = []
             for s in live:
                 ts, cols = s.take_until(horizon)

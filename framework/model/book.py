@@ -96,9 +96,13 @@ class OrderBook:
         self.yes_bid_size = yes_bid_size if yes_bid else None
         self.no_bid_size = no_bid_size if no_bid else None
         if self.depth_known:
-            self._yes.clear()
-            self._no.clear()
-            self.depth_known = False
+            self.drop_depth()
+
+    def drop_depth(self) -> None:
+        """Forget L2 levels (a top-of-book quote replaced them)."""
+        self._yes.clear()
+        self._no.clear()
+        self.depth_known = False
 
     def clear(self) -> None:
         """Empty both ladders (start of a snapshot)."""

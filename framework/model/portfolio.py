@@ -69,7 +69,9 @@ class Portfolio:
 
     def apply_fill(self, ticker: str, side: str, action: str, price: int, qty: int, fee: int) -> None:
         """Book one fill: ``action`` ``side`` ``qty`` at ``price`` (price on ``side``), paying ``fee``."""
-        pos = self.position(ticker)
+        pos = self.positions.get(ticker)
+        if pos is None:
+            pos = self.positions[ticker] = Position(ticker)
         self.cash -= fee
         self.fees += fee
         pos.fees += fee
