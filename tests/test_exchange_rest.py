@@ -358,3 +358,31 @@ def test_sdk_models_deserialize(alice, ex):
     for model, path in checks:
         body = alice.get(path).json()
         assert model.from_dict(body) is not None, path
+
+
+def test_background_traders_and_catalog(tmp_path, keys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = tmp_path / "cat" / "markets" / "series=KXCAT"
+    d.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "ticker": ["KXCAT-26JAN01-A", "KXCAT-26JAN01-B"], "event_ticker": ["KXCAT-26JAN01"] * 2,
+        "series_ticker": ["KXCAT"] * 2, "open_ts": [1_767_225_600] * 2, "close_ts": [1_767_312_000] * 2,
+        "settle_ts": [None, None], "result": ["", ""], "title": ["A", "B"],
+    }), d / "part-0.parquet")
+    reg = {keys["alice"][0]: keys["alice"][2]}
+    with LocalExchange(port=0, seed=4, markets_from=tmp_path / "cat", register_keys=reg, tick=0.01) as x:
+        assert sorted(x.engine.markets) == ["KXCAT-26JAN01-A", "KXCAT-26JAN01-B"]
+        c = Client(x, keys["alice"][0], keys["alice"][1])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not c.get("/markets/trades").json()["trades"]:
+            time.sleep(0.05)
+        assert c.get("/markets/trades").json()["trades"]
+        # admin fault endpoint
+        r = requests.post(f"http://127.0.0.1:{x.port}/_faults", json={"action": "rate_limit_storm", "n": 1}, timeout=5)
+        assert r.status_code == 200
+        assert c.get("/exchange/status").status_code == 429
+        r = requests.post(f"http://127.0.0.1:{x.port}/_faults",
+                          json={"action": "settle", "ticker": "KXCAT-26JAN01-A", "result": "yes"}, timeout=5)
+        assert r.status_code == 200 and x.engine.markets["KXCAT-26JAN01-A"].status == "settled"
