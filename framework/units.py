@@ -15,7 +15,7 @@ Anything else raises :class:`UnitError` with a message that says what to pass in
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 
 __all__ = [
     "CENT",
@@ -68,8 +68,14 @@ def _to_decimal(x: object, what: str) -> Decimal:
     return d
 
 
+_EXACT = Context(prec=400, traps=[Inexact, Rounded, InvalidOperation])  # scaling must never round
+
+
 def _scale(x: object, scale: int, what: str, unit_name: str) -> int:
-    d = _to_decimal(x, what) * scale
+    try:
+        d = _EXACT.multiply(_to_decimal(x, what), scale)
+    except (Inexact, Rounded, InvalidOperation):
+        raise UnitError(f"{what}: {x!r} has too many digits to convert exactly") from None
     i = int(d)
     if d != i:
         hint = " (floats like 0.1 are inexact: pass a string such as '0.1')" if isinstance(x, float) else ""

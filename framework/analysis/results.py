@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..model.orders import Fill
 from ..units import CONTRACT, DOLLAR, fmt_contracts, fmt_money
 
 __all__ = ["Result", "compute_metrics"]
@@ -105,10 +106,10 @@ class Result:
     def from_engine(cls, engine, run_info: dict[str, Any] | None = None) -> Result:
         import pandas as pd
 
-        fills = pd.DataFrame([f._asdict() for f in engine.fills], columns=[c for c in _FILL_COLUMNS])
-        if len(fills):
-            fills = fills[_FILL_COLUMNS]
-        orders = pd.DataFrame([o.to_record() for o in engine.order_log], columns=_ORDER_COLUMNS)
+        # column-wise construction: no per-row dicts (1 M orders would cost seconds and GBs)
+        fills = pd.DataFrame(engine.fills, columns=list(Fill._fields))[_FILL_COLUMNS]
+        orders = pd.DataFrame({c: [getattr(o, c) for o in engine.order_log] for c in _ORDER_COLUMNS},
+                              columns=_ORDER_COLUMNS)
         equity = pd.DataFrame(engine.equity, columns=["ts", "cash", "open_value"])
         equity["equity"] = equity["cash"] + equity["open_value"]
         records = pd.DataFrame(engine.records, columns=["ts", "name", "value"])

@@ -28,7 +28,7 @@ from __future__ import annotations
 from ..model.book import OrderBook
 from ..model.fees import FeeModel
 from ..model.orders import Fill, Order, OrderStatus, Trade
-from ..units import CONTRACT, DOLLAR, notional
+from ..units import DOLLAR, notional
 
 __all__ = ["SimulatedBroker"]
 
@@ -123,8 +123,10 @@ class SimulatedBroker:
                 order.qty = reduces
         if order.price is not None:
             opening = self._opening_qty(order)
-            if opening and notional(self._own_leg_price(order), opening) > self.portfolio.cash:
-                return "insufficient cash"
+            if opening:
+                own = self._own_leg_price(order)
+                if notional(own, opening) + self.fees.preview(order, own, opening, False) > self.portfolio.cash:
+                    return "insufficient cash"
         return None
 
     def _opening_qty(self, order: Order) -> int:
@@ -193,14 +195,26 @@ class SimulatedBroker:
 
     def _fill(self, order: Order, price: int, qty: int, is_maker: bool) -> int:
         """Execute ``qty`` of ``order`` at ``price`` (capped by cash). Returns the quantity filled."""
-        opening = order.qty if order.action == "buy" else self._opening_qty(order)
+        opening = qty if order.action == "buy" else min(self._opening_qty(order), qty)
         if opening:
             cash = self.portfolio.cash
             per = price if order.action == "buy" else DOLLAR - price
-            if notional(per, min(opening, qty)) > cash:
-                # fill only what the cash pays for (fees come out of the remaining cash)
-                affordable = (cash * CONTRACT) // per if per else qty
-                qty = max(0, min(qty, affordable + (qty - min(opening, qty))))
+            closing = qty - opening
+            preview = self.fees.preview
+
+            def cost(n: int) -> int:  # cash needed to open n contracts of this fill, fee included
+                return notional(per, n) + preview(order, price, closing + n, is_maker)
+
+            if cost(opening) > cash:
+                # fill only what the cash pays for, fee included (largest n with cost(n) <= cash)
+                lo, hi = 0, opening
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    if cost(mid) <= cash:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                qty = closing + lo
                 if qty == 0:
                     self._finish(order, OrderStatus.CANCELLED, "insufficient cash")
                     return 0

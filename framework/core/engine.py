@@ -91,11 +91,14 @@ class Engine:
         self.n_events = 0
         self._ids = itertools.count(1)
         self._queue: deque = deque()
+        self._order_queued: set[Order] = set()  # orders with an on_order notification pending
         self._sched: list[tuple[int, int, int, Any]] = []
         self._sched_seq = itertools.count()
         self._next_due = _NEVER
         self._timers: dict[str, tuple[int, int | None, int]] = {}  # name -> (at, every, token)
         self._deferred: list[tuple[str, int, int]] = []
+        self._snap_book: OrderBook | None = None
+        self._snap_ts = -1
         self._equity_interval = equity_interval
         self._last_ts = 0
         self._results: dict[str, str] = {}
@@ -261,7 +264,8 @@ class Engine:
         order.updated_ts = self.now
         if order.status not in ACTIVE_STATUSES:
             self.open.pop(order.order_id, None)
-        if self._on_order is not None:
+        if self._on_order is not None and order not in self._order_queued:
+            self._order_queued.add(order)
             self._queue.append((_ORDER_EVT, order))
 
     def fill(self, order: Order, fill: Fill) -> None:
@@ -272,7 +276,8 @@ class Engine:
             self.open.pop(order.order_id, None)
         if self._on_fill is not None:
             self._queue.append((_FILL_EVT, fill))
-        if self._on_order is not None:
+        if self._on_order is not None and order not in self._order_queued:
+            self._order_queued.add(order)
             self._queue.append((_ORDER_EVT, order))
 
     def _drain(self) -> None:
@@ -282,6 +287,8 @@ class Engine:
             if kind == _FILL_EVT:
                 self._on_fill(obj)
             else:
+                # one on_order per order per change batch, showing the order's current state
+                self._order_queued.discard(obj)
                 self._on_order(obj)
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -325,11 +332,14 @@ class Engine:
                     MIXED: self._run_mixed}
         progress = self.progress
         for kind, cols in self.feed.chunks():
+            if self._snap_book is not None and kind != BOOK:
+                self._flush_snapshot()
             handlers[kind](cols)
             n = len(cols[0])
             self.n_events += n
             if progress is not None:
                 progress(n)
+        self._flush_snapshot()
 
     def _last_settle_ts(self) -> int:
         return max((ts for ts, kind, _, _ in self._sched if kind == _SETTLE), default=self._last_ts)
@@ -374,8 +384,9 @@ class Engine:
         on_book = self._on_book
         queue = self._queue
         drain = self._drain
-        snap_book = None  # book whose snapshot rows are being applied (callbacks wait for the end)
-        snap_ts = -1
+        # book whose snapshot rows are being applied: callbacks wait for the end of the group,
+        # which may lie in a later chunk (the state lives on the engine between chunks)
+        snap_book, snap_ts = self._snap_book, self._snap_ts
         ts = self._last_ts
         for ts, tk, is_yes, price, size, seq, snapshot in zip(*cols):
             if snap_book is not None and (not snapshot or snap_book.ticker != tk or snap_ts != ts):
@@ -405,9 +416,15 @@ class Engine:
                 on_book(book)
                 if queue:
                     drain()
-        if snap_book is not None:
-            self._book_done(snap_book, active, broker_on_book, on_book)
+        self._snap_book, self._snap_ts = snap_book, snap_ts
         self._last_ts = ts
+
+    def _flush_snapshot(self) -> None:
+        """Deliver a snapshot group that ended because a different chunk kind (or the end) came."""
+        book = self._snap_book
+        if book is not None:
+            self._snap_book = None
+            self._book_done(book, self.broker.active, self.broker.on_book, self._on_book)
 
     def _book_done(self, book, active, broker_on_book, on_book) -> None:
         if book.ticker in active:
@@ -450,6 +467,8 @@ class Engine:
             stop = start + 1
             while stop < n and kind_col[stop] == kind:
                 stop += 1
+            if kind != BOOK and self._snap_book is not None:
+                self._flush_snapshot()
             if kind == QUOTE:
                 self._run_quotes((ts_col[start:stop], tk_col[start:stop], a[start:stop], b[start:stop],
                                   c[start:stop], d[start:stop]))

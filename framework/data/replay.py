@@ -23,7 +23,6 @@ from .catalog import CatalogError, kind_files, validate_file
 
 __all__ = ["ParquetReplayFeed"]
 
-_NO_LIMIT = 1 << 62
 _KIND_BY_NAME = {"quotes": QUOTE, "book": BOOK, "trades": TRADE}
 # columns read per kind, in the chunk layout order after ts and ticker (see core.events)
 _COLUMNS = {
@@ -142,12 +141,24 @@ class _Source:
         self.cols = cols
         self.pos = 0
 
-    def take_until(self, horizon: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Rows with ts <= horizon from the current position."""
-        stop = int(np.searchsorted(self.ts, horizon, side="right"))
+    def take_before(self, horizon: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Rows with ts < horizon from the current position (rows at the horizon may continue
+        in the next batch, so they wait for the next window)."""
+        stop = int(np.searchsorted(self.ts, horizon, side="left"))
         start = self.pos
+        if stop < start:
+            stop = start
         self.pos = stop
         return self.ts[start:stop], [c[start:stop] for c in self.cols]
+
+    def extend(self) -> None:
+        """Append the prefetched batch to the unconsumed rows (a timestamp spans batches)."""
+        rest_ts = self.ts[self.pos:]
+        rest_cols = [c[self.pos:] for c in self.cols]
+        self._load(self._next)
+        self.ts = np.concatenate([rest_ts, self.ts])
+        self.cols = [np.concatenate([a, b]) for a, b in zip(rest_cols, self.cols)]
+        self._next = self._read()
 
     def take_all(self) -> tuple[np.ndarray, list[np.ndarray]]:
         start = self.pos
@@ -232,14 +243,22 @@ class ParquetReplayFeed:
                 if not s.refill():
                     live = []
                 continue
-            # rows up to the horizon are final: no source can still produce an earlier row
+            # rows before the horizon are final: no source can still produce an earlier row
             bounds = [int(s.ts[-1]) for s in live if s.more]
-            horizon = min(bounds) if bounds else _NO_LIMIT
-            pieces = []
-            for s in live:
-                ts, cols = s.take_until(horizon)
-                if len(ts):
-                    pieces.append((s, ts, cols))
+            if not bounds:  # every source is on its last batch: merge everything left
+                pieces = [(s, *s.take_all()) for s in live if not s.exhausted_batch]
+            else:
+                horizon = min(bounds)
+                pieces = []
+                for s in live:
+                    ts, cols = s.take_before(horizon)
+                    if len(ts):
+                        pieces.append((s, ts, cols))
+                if not pieces:  # a whole batch sits at the horizon: widen that source's buffer
+                    for s in live:
+                        if s.more and int(s.ts[-1]) == horizon:
+                            s.extend()
+                    continue
             self.rows_read += sum(len(p[1]) for p in pieces)
             yield from self._merge(pieces)
             live = [s for s in live if not s.exhausted_batch or s.refill()]

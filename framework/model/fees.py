@@ -14,7 +14,7 @@ rounding=CENT, series={"KXFED": {"maker": "0.0175"}})``.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from ..units import CENT, CONTRACT, DOLLAR, UnitError
 
@@ -25,9 +25,14 @@ _DEN = _PPM * CONTRACT * DOLLAR  # coef_ppm * qty * p * (DOLLAR - p) / _DEN = mo
 
 
 def _ppm(x: object, what: str) -> int:
-    d = Decimal(str(x)) * _PPM
-    if d != int(d) or d < 0:
-        raise UnitError(f"fee {what} coefficient {x!r} must be >= 0 with at most 6 decimals")
+    try:
+        d = Decimal(str(x).strip()) * _PPM if isinstance(x, (int, float, str, Decimal)) and not isinstance(x, bool) \
+            else None
+    except InvalidOperation:
+        d = None
+    if d is None or not d.is_finite() or d != int(d) or d < 0:
+        raise UnitError(f"fee {what} coefficient {x!r} must be a number >= 0 with at most 6 decimals, "
+                        "e.g. '0.07'")
     return int(d)
 
 
@@ -61,6 +66,15 @@ class FeeModel:
             if s is not None:
                 return s
         return self.taker_ppm, self.maker_ppm
+
+    def preview(self, order, price: int, qty: int, is_maker: bool) -> int:
+        """The fee ``charge`` would return, without changing the order."""
+        taker_ppm, maker_ppm = self.coefficients(order.ticker)
+        ppm = maker_ppm if is_maker else taker_ppm
+        if ppm == 0:
+            return 0
+        num = order._fee_num + ppm * qty * price * (DOLLAR - price)
+        return -(-num // self._step) * self.rounding - order.fee
 
     def charge(self, order, price: int, qty: int, is_maker: bool) -> int:
         """Fee for one fill of ``order``; updates the order's exact accumulator and ``order.fee``."""
