@@ -31,7 +31,7 @@ def _write(root: Path, kind: str, name: str, arrays: dict) -> None:
 
 def write_markets(root: Path, tickers: list[str], n_events: int) -> None:
     n = len(tickers)
-    end = T0 + n_events * STEP + 1
+    end = T0 + n_events * STEP * 1000 + 1  # after the last event of any layout
     _write(root, "markets", "markets", {
         "ticker": pa.array(tickers), "event_ticker": pa.array([t.rsplit("-", 1)[0] for t in tickers]),
         "series_ticker": pa.array([t.split("-", 1)[0] for t in tickers]),
@@ -42,23 +42,42 @@ def write_markets(root: Path, tickers: list[str], n_events: int) -> None:
     })
 
 
-def quotes_catalog(root: Path, n: int, n_markets: int = 1, seed: int = 1) -> Path:
-    """``n`` L1 quotes spread round-robin over ``n_markets`` markets, one file per market."""
+def quotes_catalog(root: Path, n: int, n_markets: int = 1, seed: int = 1, n_files: int | None = None,
+                   rows_per_chunk: int = 5_000_000) -> Path:
+    """``n`` L1 quotes round-robin over ``n_markets`` markets, in ``n_files`` files (default one
+    file per market). Each file holds a contiguous group of markets interleaved in time. Large
+    files are written in row groups of ``rows_per_chunk`` so generation memory stays bounded."""
     rng = np.random.default_rng(seed)
     tickers = [f"KXBENCH-26DEC31-M{i:04d}" for i in range(n_markets)]
     write_markets(root, tickers, n)
-    per = n // n_markets
-    for i, t in enumerate(tickers):
-        mid = np.clip(5000 + np.cumsum(rng.integers(-1, 2, per)) * 100, 500, 9500)
-        spread = rng.integers(1, 4, per) * 100
-        yes_bid = mid - spread // 2 // 100 * 100
-        no_bid = 10_000 - (yes_bid + spread)
-        _write(root, "quotes", t, {
-            "ts": _ts(per, i),  # offset by i ns: markets interleave in time
-            "ticker": pa.array([t] * per), "yes_bid": pa.array(yes_bid), "no_bid": pa.array(no_bid),
-            "yes_bid_size": pa.array(rng.integers(1, 500, per) * 100),
-            "no_bid_size": pa.array(rng.integers(1, 500, per) * 100),
-        })
+    n_files = n_markets if n_files is None else n_files
+    per_file = n_markets // n_files
+    rows_per_file = n // n_files
+    (root / "quotes").mkdir(parents=True, exist_ok=True)
+    for f in range(n_files):
+        group = np.array(tickers[f * per_file:(f + 1) * per_file], dtype=object)
+        path = root / "quotes" / f"part-{f:04d}.parquet"
+        with pq.ParquetWriter(path, SCHEMAS["quotes"], compression="zstd") as writer:
+            done = 0
+            level = 5000
+            while done < rows_per_file:
+                m = min(rows_per_chunk, rows_per_file - done)
+                idx = np.arange(done, done + m, dtype=np.int64)
+                walk = level + np.cumsum(rng.integers(-1, 2, m)) * 100
+                mid = np.clip(walk, 500, 9500)
+                level = int(mid[-1])
+                spread = rng.integers(1, 4, m) * 100
+                yes_bid = mid - spread // 2 // 100 * 100
+                # markets in a file take turns; files are offset by f ns so they interleave
+                ts = T0 + f + (idx // len(group)) * STEP * n_files + (idx % len(group)) * n_files
+                writer.write_table(pa.table({
+                    "ts": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+                    "ticker": pa.array(group[idx % len(group)], pa.string()),
+                    "yes_bid": pa.array(yes_bid), "no_bid": pa.array(10_000 - (yes_bid + spread)),
+                    "yes_bid_size": pa.array(rng.integers(1, 500, m) * 100),
+                    "no_bid_size": pa.array(rng.integers(1, 500, m) * 100),
+                }, schema=SCHEMAS["quotes"]), row_group_size=1 << 20)
+                done += m
     return root
 
 

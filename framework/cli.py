@@ -93,12 +93,38 @@ def _cmd_backtest(args) -> int:
     return 0
 
 
+def _add_bench(sub) -> None:
+    from .bench import SCENARIOS
+
+    p = sub.add_parser("bench", help="measure replay speed, per-order cost and memory on generated data",
+                       description="Scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()))
+    p.add_argument("--events", type=int, default=1_000_000, help="events per scenario (default 1,000,000)")
+    p.add_argument("--memory-events", type=int, default=50_000_000,
+                   help="rows for the stream_memory scenario (default 50,000,000)")
+    p.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="run only these (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    import json
+
+    from .bench import format_table, main_bench
+
+    if args.events < 1000 or args.memory_events < 1000:
+        raise CLIError("--events and --memory-events must be at least 1000")
+    rows = main_bench(args.events, args.scenario, args.memory_events, as_json=args.json)
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kalshi", description="Backtest, paper-trade and live-trade Kalshi "
                                      "event contracts with one Strategy API.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_backtest(sub)
+    _add_bench(sub)
     for module_name, _cmd in _PLUGINS:
         try:
             module = importlib.import_module(module_name)
