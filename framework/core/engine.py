@@ -26,7 +26,7 @@ from ..model.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, Settlement
 from ..model.portfolio import Portfolio
 from ..strategy import Strategy
 from ..units import DOLLAR
-from .events import BOOK, MIXED, QUOTE, TRADE
+from .events import BOOK, IDLE, MIXED, QUOTE, TRADE
 
 __all__ = ["Engine", "parse_duration"]
 
@@ -329,12 +329,18 @@ class Engine:
 
     def _loop(self) -> None:
         handlers = {QUOTE: self._run_quotes, BOOK: self._run_book, TRADE: self._run_trades,
-                    MIXED: self._run_mixed}
+                    MIXED: self._run_mixed, IDLE: self._run_idle}
+        live = self.clock is not None  # live brokers report asynchronously: poll after each chunk
         progress = self.progress
         for kind, cols in self.feed.chunks():
             if self._snap_book is not None and kind != BOOK:
                 self._flush_snapshot()
             handlers[kind](cols)
+            if live:
+                self.broker.poll()
+                self._drain()
+            if kind == IDLE:
+                continue
             n = len(cols[0])
             self.n_events += n
             if progress is not None:
@@ -456,6 +462,13 @@ class Engine:
                     if queue:
                         drain()
         self._last_ts = ts
+
+    def _run_idle(self, cols) -> None:
+        for ts in cols[0]:
+            if ts >= self._next_due:
+                self._fire_due(ts)
+            if ts > self.now:
+                self.now = ts
 
     def _run_mixed(self, cols) -> None:
         # rows of several kinds interleaved: dispatch one row at a time through the same code

@@ -12,6 +12,9 @@ Column layouts (``ts`` int ns UTC; prices and sizes int framework units):
 * ``TRADE``: ``ts, ticker, trade_id, yes_price, count, taker_side``
 * ``MIXED``: ``ts, kind, ticker, a, b, c, d, e``: rows of several kinds interleaved; ``a..e``
   are that kind's columns after ``ticker`` in the order above (``e`` is ``None`` when unused).
+* ``IDLE``: ``ts``: live feeds only. No market data, but time has passed: the engine fires due
+  timers and polls the broker. A live feed yields one at least every ~100 ms while quiet, so a
+  strategy's timers and order updates never wait for market data.
 
 Ordering is deterministic: by timestamp, then by kind rank (book and quotes before trades at
 the same instant), then by source (file path order), then by row order within the file.
@@ -23,6 +26,7 @@ QUOTE = 0
 BOOK = 1
 TRADE = 2
 MIXED = 3
+IDLE = 4
 
 KIND_NAMES = {QUOTE: "quotes", BOOK: "book", TRADE: "trades"}
 # rank used to break timestamp ties between kinds: book state first, then the trades
