@@ -51,6 +51,9 @@ class Strategy:
     def on_timer(self, name: str) -> None: ...
     def on_settlement(self, settlement: Settlement) -> None: ...
     def on_stop(self) -> None: ...
+    def on_reconciled(self, report) -> None:
+        """Live only: state was rebuilt from the journal and checked against the exchange
+        before the strategy got control; ``report`` summarises what was found."""
 
     # ---- actions -----------------------------------------------------------------------------
     def buy(self, ticker: str, qty: int, price: int | None = None, side: str = "yes", tif: str = "gtc",

@@ -69,7 +69,7 @@ class Engine:
     def __init__(self, strategy: Strategy, feed, broker, portfolio: Portfolio,
                  markets: Iterable[dict[str, Any]] = (), equity_interval: int | None = 3_600_000_000_000,
                  start: int | None = None, end: int | None = None, progress: Callable[[int], None] | None = None,
-                 clock: Callable[[], int] | None = None) -> None:
+                 clock: Callable[[], int] | None = None, risk=None) -> None:
         self.strategy = strategy
         self.feed = feed
         self.broker = broker
@@ -80,6 +80,8 @@ class Engine:
         self.end = end
         self.progress = progress
         self.clock = clock
+        # optional pre-trade gate: ``risk.check(order, engine) -> str | None`` (a denial reason)
+        self.risk = risk
         self.open: dict[str, Order] = {}
         self.order_log: list[Order] = []  # every order ever submitted, in submission order
         self.fills: list[Fill] = []
@@ -230,6 +232,13 @@ class Engine:
         order = Order(f"O{next(self._ids)}", ticker, side, action, qty, price, tif, post_only,
                       reduce_only, self.now)
         self.order_log.append(order)
+        if self.risk is not None:
+            reason = self.risk.check(order, self)
+            if reason is not None:  # denied: the strategy sees a rejected order with the reason
+                order.status = OrderStatus.REJECTED
+                order.reason = f"risk: {reason}"
+                self.order_update(order)
+                return order
         self.open[order.order_id] = order
         self.broker.submit(order)
         return order
