@@ -19,8 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "backtests" / "longshot.toml"
 
 # optional subcommands contributed by other modules: (module, description)
+# (each module's ``add_parser(subparsers)`` registers its command; missing ones are skipped)
 _PLUGINS = [
     ("framework.exchange.cli", "exchange"),
+    ("framework.data.download_cli", "download"),
+    ("framework.data.record_cli", "record"),
+    ("framework.doctor", "doctor"),
+    ("framework.kalshi.fix_check", "fix-check"),
+    ("framework.live.cli", "run / paper / live / kill"),
 ]
 
 
@@ -128,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name, _cmd in _PLUGINS:
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # the module exists but is broken: say so
+                raise
             continue
         module.add_parser(sub)
     return parser
