@@ -86,18 +86,11 @@ def _timed_run(strategy, root: Path, **kw) -> tuple[float, object]:
     return time.perf_counter() - t, res
 
 
-def run_scenario(name: str, events: int, workdir: Path) -> dict:
-    """Run one scenario in this process and return its figures."""
+def generate_data(name: str, events: int, workdir: Path) -> Path:
+    """Write the scenario's catalog (deterministic) and return its root."""
     from benchmarks import datagen
 
-    Noop, EveryHundred, EveryEvent = _strategies()
     root = workdir / name
-    out: dict = {"scenario": name, "events": events}
-    if name == "import":
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import framework"], check=True)
-        out.update(seconds=time.perf_counter() - t)
-        return out
     if name in ("l1_noop", "l1_orders", "per_order", "stream_memory"):
         datagen.quotes_catalog(root, events)
     elif name == "l2_noop":
@@ -106,8 +99,21 @@ def run_scenario(name: str, events: int, workdir: Path) -> dict:
         datagen.quotes_catalog(root, events, n_markets=1000, n_files=10)
     elif name == "merge_1000_files":
         datagen.quotes_catalog(root, events, n_markets=1000)
-    else:
+    elif name != "import":
         raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+    return root
+
+
+def run_scenario(name: str, events: int, workdir: Path) -> dict:
+    """Run one scenario (its data already generated) in this process and return its figures."""
+    Noop, EveryHundred, EveryEvent = _strategies()
+    root = workdir / name
+    out: dict = {"scenario": name, "events": events}
+    if name == "import":
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import framework"], check=True)
+        out.update(seconds=time.perf_counter() - t)
+        return out
     rss_before = _peak_rss_mb()
     if name == "l1_orders":
         dt, res = _timed_run(EveryHundred, root)
@@ -129,21 +135,27 @@ def run_scenario(name: str, events: int, workdir: Path) -> dict:
     out["seconds"] = dt
     out["events_per_s"] = res.metrics["n_events"] / dt
     out["peak_rss_mb"] = _peak_rss_mb()
-    out["rss_before_run_mb"] = rss_before
+    out["rss_before_run_mb"] = rss_before  # interpreter + imports, before the replay
     return out
 
 
 def _run_child(name: str, events: int, workdir: Path) -> dict:
-    """Run a scenario in a fresh interpreter so peak RSS is per scenario."""
-    code = ("import json,sys; from pathlib import Path; from framework.bench import run_scenario; "
-            f"print(json.dumps(run_scenario({name!r}, {events}, Path({str(workdir)!r}))))")
+    """Generate the data in one interpreter, then run the scenario in a fresh one, so the peak
+    RSS reported is the replay's own (ru_maxrss is per process)."""
     env = dict(os.environ)
     repo = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"scenario {name} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = None
+    for step in ("generate_data", "run_scenario"):
+        code = ("import json,sys; from pathlib import Path; import framework.bench as b; "
+                f"r = b.{step}({name!r}, {events}, Path({str(workdir)!r})); "
+                "print(json.dumps(r if isinstance(r, dict) else None))")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+            raise RuntimeError(f"scenario {name} failed in {step}: {tail[0]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main_bench(events: int = 1_000_000, scenarios: list[str] | None = None, memory_events: int = 50_000_000,

@@ -133,9 +133,9 @@ class _Source:
         for i, name in enumerate(_COLUMNS[self.kind], start=2):
             col = batch.column(i)
             if name == "side":  # book side -> bool is_yes (one compare per row in the loop saved)
-                cols.append(np.asarray(pc.equal(col, "yes").to_numpy(zero_copy_only=False), dtype=object))
-            elif col.null_count == 0 and pa.types.is_integer(col.type):
-                cols.append(col.to_numpy().astype(object))
+                cols.append(pc.equal(col, "yes").to_numpy(zero_copy_only=False))
+            elif col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type)):
+                cols.append(col.to_numpy(zero_copy_only=False))  # stays numpy; tolist() gives Python ints
             else:
                 cols.append(np.array(col.to_pylist(), dtype=object))
         self.cols = cols
