@@ -159,6 +159,9 @@ HEADER_TAGS = (Tag.BeginString, Tag.BodyLength, Tag.MsgType, Tag.SenderCompID, T
                Tag.MsgSeqNum, Tag.SendingTime, Tag.PossDupFlag, Tag.PossResend, Tag.OrigSendingTime)
 
 
+_GROUP_MEMBERS = {136: {137, 138, 139, 891}, 453: {448, 447, 452}, 1703: {1704, 1705}}
+
+
 class CodecError(ValueError):
     """A frame on the wire is not valid FIX."""
 
@@ -199,8 +202,10 @@ class Message:
     def __contains__(self, tag: int) -> bool:
         return tag in self._index
 
-    def groups(self, count_tag: int, first_tag: int) -> list[dict[int, str]]:
-        """A repeating group as a list of dicts: starts a new entry at each ``first_tag``."""
+    def groups(self, count_tag: int, first_tag: int, members: Iterable[int] | None = None) -> list[dict[int, str]]:
+        """A repeating group as a list of dicts: a new entry starts at each ``first_tag``; the
+        group ends at the first tag that is not a member (known groups have defaults)."""
+        allowed = set(members) if members is not None else _GROUP_MEMBERS.get(count_tag)
         out: list[dict[int, str]] = []
         inside = False
         for t, v in self.pairs:
@@ -211,7 +216,7 @@ class Message:
                 continue
             if t == first_tag:
                 out.append({t: v})
-            elif out and t not in out[-1]:
+            elif out and t not in out[-1] and (allowed is None or t in allowed):
                 out[-1][t] = v
             elif out:
                 break
@@ -275,10 +280,7 @@ class FrameDecoder:
         self.buf += data
 
     def _skip_to_next_start(self) -> None:
-        i = self.buf.find(b"8=", 1)
-        # a message starts at the buffer start or right after a SOH
-        while i > 0 and self.buf[i - 1] != 1:
-            i = self.buf.find(b"8=", i + 1)
+        i = self.buf.find(b"8=FIX", 1)
         if i < 0:
             del self.buf[:]
         else:
@@ -290,6 +292,8 @@ class FrameDecoder:
         if not buf:
             return None
         if not buf.startswith(b"8="):
+            if len(buf) < 2 and buf == b"8":
+                return None
             self._skip_to_next_start()
             raise GarbledError("bytes before BeginString (8) discarded")
         e1 = buf.find(SOH)
