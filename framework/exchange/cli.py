@@ -19,7 +19,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "WebSocket /trade-api/ws/v2 on one port, signed requests, synthetic or catalog markets.",
     )
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8765; 0 picks a free port)")
-    p.add_argument("--fix-port", type=int, default=None, help="FIX acceptor port (accepted but ignored: not built yet)")
+    p.add_argument("--fix-port", type=int, default=None,
+                   help="also run the FIX acceptor on this port (plain TCP on 127.0.0.1; 0 picks a free port)")
+    p.add_argument("--fix-session", choices=["NR", "RT"], default="NR",
+                   help="FIX session type: NR (no retransmission, default) or RT (retransmission)")
     p.add_argument("--markets-from", metavar="CATALOG", default=None, help="Parquet catalog directory to seed markets from")
     p.add_argument("--seed", type=int, default=1, help="random seed for markets and background traders")
     p.add_argument("--register-key", action="append", default=[], metavar="KEY_ID=PUBLIC_KEY.pem",
@@ -43,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
             return 2
         kid, path = spec.split("=", 1)
         keys[kid.strip()] = path.strip()
-    if args.fix_port is not None:
-        print(f"note: --fix-port {args.fix_port} ignored: the FIX acceptor is not built yet", file=sys.stderr)
     port = DEFAULT_LOCAL_PORT if args.port is None else args.port
     try:
         ex = LocalExchange(
@@ -57,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
             tick=args.tick,
         )
         ex.start()
+        fix = None
+        if args.fix_port is not None:
+            from .fix_acceptor import attach_fix_acceptor
+
+            fix = attach_fix_acceptor(ex, port=args.fix_port, session=args.fix_session)
+            fix.start()
     except OSError as e:
         print(f"error: cannot start the local exchange on 127.0.0.1:{port}: {e}. "
               "Is another one running? Try --port 0 or another port.", file=sys.stderr)
@@ -72,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  key file:  {ex.private_key_path}")
     else:
         print(f"  keys:      {', '.join(sorted(ex.public_keys))}")
+    if fix is not None:
+        print(f"  FIX:       tcp://{ex.host}:{fix.port} ({args.fix_session}; SenderCompID = your key id)")
     print(f"  markets:   {len(ex.engine.markets)}")
     print("Press Ctrl-C to stop.", flush=True)
     done = threading.Event()
@@ -87,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, old)
         signal.signal(signal.SIGTERM, old_term)
+        if fix is not None:
+            fix.stop()
         ex.stop()
         print("stopped.")
     return 0
