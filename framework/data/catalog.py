@@ -1,7 +1,7 @@
 """The Parquet data catalog: schemas, validation, writing and simple reads.
 
 A catalog is a directory with one folder per kind (``markets``, ``quotes``, ``book``,
-``trades``). A kind's folder holds Parquet files directly (flat layout) or in Hive partitions
+``trades``, ``candles``). A kind's folder holds Parquet files directly (flat layout) or in Hive partitions
 (``quotes/series=KXHIGHNY/date=2026-11-20/part-0.parquet``); the readers accept both, and both
 may be mixed. Files whose name starts with ``.`` or ``_`` and files not ending in ``.parquet``
 are ignored (half-written files are ``.<name>.tmp``).
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pandas is imported lazily to keep ``import framework.data.c
     import pandas as pd
 
 __all__ = [
+    "CANDLE_PERIODS",
     "KINDS",
     "OPTIONAL_COLUMNS",
     "SCHEMAS",
@@ -46,7 +47,7 @@ __all__ = [
     "write_table",
 ]
 
-KINDS: tuple[str, ...] = ("markets", "quotes", "book", "trades")
+KINDS: tuple[str, ...] = ("markets", "quotes", "book", "trades", "candles")
 
 _TS = pa.timestamp("ns", tz="UTC")
 
@@ -94,7 +95,31 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("taker_side", pa.string(), nullable=False),  # "yes" | "no"
         ]
     ),
+    # OHLC bars from Kalshi's candlesticks endpoint (written by ``kalshi download``; not replayed)
+    "candles": pa.schema(
+        [
+            pa.field("ts", _TS, nullable=False),  # period end (inclusive)
+            pa.field("ticker", pa.string(), nullable=False),
+            pa.field("period", pa.int64(), nullable=False),  # minutes: 1, 60 or 1440
+            pa.field("open", pa.int64(), nullable=True),  # YES trade prices; null = no trade
+            pa.field("high", pa.int64(), nullable=True),
+            pa.field("low", pa.int64(), nullable=True),
+            pa.field("close", pa.int64(), nullable=True),
+            pa.field("volume", pa.int64(), nullable=False),  # 0.01 contract
+            pa.field("open_interest", pa.int64(), nullable=True),
+            pa.field("yes_bid_open", pa.int64(), nullable=True),
+            pa.field("yes_bid_high", pa.int64(), nullable=True),
+            pa.field("yes_bid_low", pa.int64(), nullable=True),
+            pa.field("yes_bid_close", pa.int64(), nullable=True),
+            pa.field("yes_ask_open", pa.int64(), nullable=True),
+            pa.field("yes_ask_high", pa.int64(), nullable=True),
+            pa.field("yes_ask_low", pa.int64(), nullable=True),
+            pa.field("yes_ask_close", pa.int64(), nullable=True),
+        ]
+    ),
 }
+
+CANDLE_PERIODS: tuple[int, ...] = (1, 60, 1440)
 
 # Columns a file or DataFrame may omit; they read back as all-null.
 OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
@@ -102,6 +127,7 @@ OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
     "quotes": frozenset(),
     "book": frozenset(),
     "trades": frozenset(),
+    "candles": frozenset(),
 }
 
 _ENUMS: dict[str, tuple[str, ...]] = {
@@ -115,6 +141,9 @@ _PRICE_BOUNDS: dict[str, tuple[int, int]] = {
     "no_bid": (0, DOLLAR - 1),
     "price": (1, DOLLAR - 1),
     "yes_price": (1, DOLLAR - 1),
+    # candles: trade OHLC strictly inside (0, $1); bid/ask OHLC may sit at 0 (no bid) or $1 (no ask)
+    **{c: (1, DOLLAR - 1) for c in ("open", "high", "low", "close")},
+    **{f"yes_{s}_{c}": (0, DOLLAR) for s in ("bid", "ask") for c in ("open", "high", "low", "close")},
 }
 _SIZE_MIN: dict[str, int] = {
     "yes_bid_size": 0,
@@ -122,6 +151,8 @@ _SIZE_MIN: dict[str, int] = {
     "size": 0,
     "count": 1,
     "seq": 0,
+    "volume": 0,
+    "open_interest": 0,
 }
 _PRICE_HINT = "prices are in units of $0.0001: $0.56 = 5600, use framework.units.dollars('0.56')"
 _SERIES_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -449,13 +480,17 @@ def _df_to_table(kind: str, df: pd.DataFrame, allowed_extra: Iterable[str] = ())
     for f in schema:
         if pa.types.is_integer(f.type):
             vals = table.column(f.name).to_numpy(zero_copy_only=False)
+            valid = None  # nulls are not range-checked (candles' nullable prices)
             if table.column(f.name).null_count:
                 vals = np.asarray(
                     table.column(f.name).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64
                 )
+                valid = table.column(f.name).is_valid().to_numpy(zero_copy_only=False)
             if f.name in _PRICE_BOUNDS:
                 lo, hi = _PRICE_BOUNDS[f.name]
                 bad = (vals < lo) | (vals > hi)
+                if valid is not None:
+                    bad &= valid
                 if bad.any():
                     pos = _first_bad(bad)
                     raise CatalogError(
@@ -513,7 +548,46 @@ def _df_to_table(kind: str, df: pd.DataFrame, allowed_extra: Iterable[str] = ())
                     f"one row per market"
                 )
             seen.add(t)
+    if kind == "candles" and n:
+        _check_candles(table, df.index)
     return table
+
+
+def _check_candles(table: pa.Table, labels: Any) -> None:
+    """Candle rules: ``period`` in 1/60/1440, ``low <= open, close <= high`` for each OHLC group
+    (nulls skipped), one row per (ticker, period, ts)."""
+    import numpy as np
+
+    period = table.column("period").to_numpy(zero_copy_only=False)
+    bad = ~np.isin(period, CANDLE_PERIODS)
+    if bad.any():
+        pos = _first_bad(bad)
+        raise CatalogError(
+            f"candles: column period has value {int(period[pos])} at {_fmt_pos(pos, labels)}; "
+            f"allowed: {', '.join(str(p) for p in CANDLE_PERIODS)} (minutes)"
+        )
+    for prefix in ("", "yes_bid_", "yes_ask_"):
+        cols = {c: table.column(prefix + c) for c in ("open", "high", "low", "close")}
+        lo, hi = cols["low"], cols["high"]
+        for c in ("open", "close", "high"):
+            ok = pc.fill_null(pc.less_equal(lo, cols[c]), True)
+            if c != "high":
+                ok = pc.and_(ok, pc.fill_null(pc.less_equal(cols[c], hi), True))
+            if pc.all(ok).as_py():
+                continue
+            pos = _first_bad(~ok.to_numpy(zero_copy_only=False))
+            raise CatalogError(
+                f"candles: {prefix}{c} is outside [{prefix}low, {prefix}high] at {_fmt_pos(pos, labels)}"
+            )
+    ts = table.column("ts").cast(pa.int64()).to_pylist()
+    seen: set[tuple] = set()
+    for pos, key in enumerate(zip(table.column("ticker").to_pylist(), period.tolist(), ts, strict=True)):
+        if key in seen:
+            raise CatalogError(
+                f"candles: duplicate (ticker, period, ts) {key[0]!r}/{key[1]}/{key[2]} at "
+                f"{_fmt_pos(pos, labels)}; one row per market, period and period end"
+            )
+        seen.add(key)
 
 
 def _check_sorted(kind: str, table: pa.Table, positions: Any, labels: Any, where: str) -> None:

@@ -1,0 +1,328 @@
+"""``kalshi download`` against the local exchange (127.0.0.1, port 0, no background traders)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from framework import Strategy, contracts, run_backtest
+from framework.data import download as dl
+from framework.data.catalog import kind_files, read_markets, read_table
+from framework.data.download import DownloadError, Manifest, download, make_client, parse_time_arg
+from framework.data.download_cli import add_parser
+from framework.exchange.server import LocalExchange
+
+SERIES = "KXLOCALTEMP"
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("exchange-state")  # the generated key is reused by every test
+
+
+@pytest.fixture
+def ex(state_dir):
+    exchange = LocalExchange(port=0, seed=7, state_dir=state_dir, background=False).start()
+    try:
+        yield exchange
+    finally:
+        exchange.stop()
+
+
+class Counter:
+    """Wraps a client's session to record (path, query) of every request."""
+
+    def __init__(self, client):
+        self.calls: list[tuple[str, dict]] = []
+        orig = client.session.request
+
+        def request(method, url, **kw):
+            self.calls.append((urlsplit(url).path, dict(kw.get("params") or {})))
+            return orig(method, url, **kw)
+
+        client.session.request = request
+
+    def paths(self, suffix: str) -> list[dict]:
+        return [q for p, q in self.calls if p.endswith(suffix)]
+
+    def data_calls(self) -> list[tuple[str, dict]]:
+        return [(p, q) for p, q in self.calls if p.endswith("/markets/trades") or p.endswith("/candlesticks")]
+
+
+def client_for(ex, state_dir, **kw):
+    kw.setdefault("backoff_base", 0.001)
+    return make_client("local", base_url=ex.rest_url, state_dir=state_dir, **kw)
+
+
+def temp_tickers(ex) -> list[str]:
+    return sorted(t for t in ex.engine.markets if t.startswith(SERIES))
+
+
+def settle_all(ex) -> None:
+    for i, t in enumerate(temp_tickers(ex)):
+        ex.settle(t, "yes" if i == 0 else "no")
+
+
+def exchange_trade_ids(ex, tickers) -> set[str]:
+    return {t.trade_id for t in ex.engine.trades if t.ticker in set(tickers)}
+
+
+def run_dl(client, out, **kw):
+    kw.setdefault("period", 1)
+    kw.setdefault("safety_lag_s", 0)
+    kw.setdefault("progress", False)
+    return download(client, out, [SERIES], **kw)
+
+
+class FollowTrades(Strategy):
+    """Rests a 1-contract YES bid at the first print of each market; a later print through it fills."""
+
+    def on_trade(self, trade) -> None:
+        if not self.position(trade.ticker) and not self.open_orders(trade.ticker):
+            self.buy(trade.ticker, contracts(1), price=trade.yes_price)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_download_fills_a_replayable_catalog(ex, state_dir, tmp_path):
+    ex.step(120)
+    settle_all(ex)
+    out = tmp_path / "cat"
+    with client_for(ex, state_dir) as c:
+        rep = run_dl(c, out)
+    assert rep.ok, rep.summary()
+    tickers = temp_tickers(ex)
+    m = read_markets(out)
+    assert list(m["ticker"]) == tickers
+    assert set(m["series_ticker"]) == {SERIES}
+    assert list(m["result"]) == ["yes", "no", "no"]
+    assert m["settle_ts"].notna().all() and (m["close_ts"] >= m["open_ts"]).all()
+    tr = read_table(out, "trades")
+    assert len(tr) == rep.trades > 0
+    assert set(tr["trade_id"]) == exchange_trade_ids(ex, tickers)
+    assert tr["trade_id"].is_unique
+    assert set(tr["taker_side"]) <= {"yes", "no"}
+    # trades are Hive-partitioned files written by write_table
+    assert all("series=KXLOCALTEMP" in p.as_posix() for p in kind_files(out, "trades"))
+    cd = read_table(out, "candles")
+    assert len(cd) == rep.candles > 0 and set(cd["period"]) == {1}
+    assert cd["volume"].sum() == tr["count"].sum()  # every trade is in exactly one 1-minute candle
+    # the other series was not touched
+    assert not any("KXLOCALRATE" in p.as_posix() for p in kind_files(out, "trades"))
+
+    res = run_backtest(FollowTrades, out, kinds=["trades"])
+    assert res.metrics["n_events"] == len(tr)
+    assert res.metrics["n_orders"] >= 1
+    # and LongshotFade (a book strategy) replays the same catalog without errors: no books, no orders
+    res2 = run_backtest("strategies.longshot:LongshotFade", out)
+    assert res2.metrics["n_events"] == len(tr) and res2.metrics["n_orders"] == 0
+
+
+def test_resume_skips_done_units_and_refetches_a_forgotten_one(ex, state_dir, tmp_path):
+    ex.step(80)
+    settle_all(ex)
+    out = tmp_path / "cat"
+    with client_for(ex, state_dir) as c:
+        rep1 = run_dl(c, out)
+        files1 = sorted(kind_files(out, "trades") + kind_files(out, "candles"))
+        rows1 = len(read_table(out, "trades"))
+        counter = Counter(c)
+        rep2 = run_dl(c, out)
+        assert rep2.ok and rep2.units_planned == 0 and rep2.units_skipped == rep1.units_done
+        assert counter.data_calls() == []  # only series / cutoff / markets listing
+        assert sorted(kind_files(out, "trades") + kind_files(out, "candles")) == files1
+
+        # forget one unit: exactly that one is fetched again, and nothing is duplicated
+        path = out / "_download" / "manifest.json"
+        manifest = json.loads(path.read_text())
+        victim = next(k for k in manifest["units"] if k.startswith("trades|") and tickers_of(k) == temp_tickers(ex)[1])
+        del manifest["units"][victim]
+        path.write_text(json.dumps(manifest))
+        counter.calls.clear()
+        rep3 = run_dl(c, out)
+    assert rep3.ok and rep3.units_done == 1 and rep3.units_planned == 1
+    calls = counter.data_calls()
+    assert [p.rsplit("/", 1)[-1] for p, _ in calls] == ["trades"]
+    assert calls[0][1]["ticker"] == temp_tickers(ex)[1]
+    assert sorted(kind_files(out, "trades") + kind_files(out, "candles")) == files1
+    tr = read_table(out, "trades")
+    assert len(tr) == rows1 and tr["trade_id"].is_unique
+    assert victim in Manifest(out).units
+
+
+def tickers_of(key: str) -> str:
+    return key.split("|")[1]
+
+
+def test_failed_unit_leaves_a_consistent_catalog_and_rerun_completes(ex, state_dir, tmp_path):
+    ex.step(80)
+    settle_all(ex)
+    out = tmp_path / "cat"
+    with client_for(ex, state_dir, max_retries=1) as c:
+        # the first trades request and its one retry get 503: that unit fails, the others finish
+        ex.faults.server_errors(2, status=503, path="/trade-api/v2/markets/trades")
+        rep1 = run_dl(c, out)
+        assert not rep1.ok and len(rep1.failed) == 1 and "trades" in rep1.failed[0][0]
+        assert rep1.units_done == rep1.units_planned - 1
+        # consistent: every file reads, no duplicates, the failed unit is not in the manifest
+        tr1 = read_table(out, "trades")
+        assert tr1["trade_id"].is_unique
+        assert len(Manifest(out).units) == rep1.units_done
+        counter = Counter(c)
+        rep2 = run_dl(c, out)
+    assert rep2.ok and rep2.units_done == 1
+    assert len(counter.paths("/markets/trades")) == 1
+    tr = read_table(out, "trades")
+    assert set(tr["trade_id"]) == exchange_trade_ids(ex, temp_tickers(ex)) and tr["trade_id"].is_unique
+
+
+def test_crash_after_files_before_manifest_redownloads_that_unit_without_duplicates(ex, state_dir, tmp_path,
+                                                                                        monkeypatch):
+    ex.step(80)
+    settle_all(ex)
+    out = tmp_path / "cat"
+    real_record = Manifest.record
+    seen = []
+
+    def crashing_record(self, unit, rows, files):
+        seen.append(unit)
+        if len(seen) == 2:  # the unit's files are on disk, its manifest entry is not
+            raise KeyboardInterrupt
+        return real_record(self, unit, rows, files)
+
+    with client_for(ex, state_dir) as c:
+        monkeypatch.setattr(Manifest, "record", crashing_record)
+        with pytest.raises(KeyboardInterrupt):
+            run_dl(c, out)
+        monkeypatch.setattr(Manifest, "record", real_record)
+        assert len(Manifest(out).units) == 1  # the first unit survived the crash
+        counter = Counter(c)
+        rep = run_dl(c, out)
+    assert rep.ok
+    assert rep.units_planned == len(temp_tickers(ex)) * 2 - 1
+    assert len(counter.data_calls()) == rep.units_planned
+    tr = read_table(out, "trades")
+    assert tr["trade_id"].is_unique and set(tr["trade_id"]) == exchange_trade_ids(ex, temp_tickers(ex))
+    cd = read_table(out, "candles")
+    assert not cd.duplicated(["ticker", "period", "ts"]).any()
+
+
+def test_markets_upsert_when_a_result_appears_later(ex, state_dir, tmp_path):
+    ex.step(60)
+    out = tmp_path / "cat"
+    first = temp_tickers(ex)[0]
+    with client_for(ex, state_dir) as c:
+        rep1 = run_dl(c, out, candles=False)
+        m1 = read_markets(out)
+        assert m1["result"].isna().all() and m1["settle_ts"].isna().all()
+        assert rep1.markets_updated == 3
+        ex.step(40)  # more trades on the open markets
+        ex.settle(first, "yes")
+        rep2 = run_dl(c, out, candles=False)
+    assert rep2.ok and rep2.markets_updated == 1
+    m2 = read_markets(out).set_index("ticker")
+    assert m2.loc[first, "result"] == "yes" and m2.loc[first, "settle_ts"] is not None
+    assert m2.drop(index=first)["result"].isna().all()
+    assert len(kind_files(out, "markets")) == 1  # one consolidated file per series, rewritten
+    tr = read_table(out, "trades")
+    assert tr["trade_id"].is_unique
+    # the settled market is complete; the open ones only miss the current second (not final yet)
+    got = set(tr[tr["ticker"] == first]["trade_id"])
+    assert got == exchange_trade_ids(ex, [first])
+
+
+def test_markets_filter_and_range_errors(ex, state_dir, tmp_path):
+    ex.step(20)
+    settle_all(ex)
+    t0, t1 = temp_tickers(ex)[:2]
+    with client_for(ex, state_dir) as c:
+        rep = run_dl(c, tmp_path / "a", markets=[t1], candles=False)
+        assert rep.ok and rep.markets == 1 and list(read_markets(tmp_path / "a")["ticker"]) == [t1]
+        rep = download(c, tmp_path / "b", [], markets=[t0], candles=False, safety_lag_s=0, progress=False)
+        assert rep.series == [SERIES]
+        with pytest.raises(DownloadError, match="unknown series 'KXNOPE'"):
+            download(c, tmp_path / "c", ["KXNOPE"])
+        with pytest.raises(DownloadError, match="no markets of KXLOCALTEMP between"):
+            run_dl(c, tmp_path / "d", end="2001-01-01")
+        with pytest.raises(DownloadError, match="not found on the exchange: NOPE-1"):
+            run_dl(c, tmp_path / "e", markets=["NOPE-1"])
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        with pytest.raises(DownloadError, match="not a directory"):
+            run_dl(c, blocker)
+        with pytest.raises(DownloadError, match="--end .* must be after --start"):
+            run_dl(c, tmp_path / "f", start="2026-11-20", end="2026-11-01")
+        with pytest.raises(DownloadError, match="--period"):
+            run_dl(c, tmp_path / "g", period=5)
+
+
+def test_parse_time_arg():
+    assert parse_time_arg("2026-11-20") == 1795132800
+    assert parse_time_arg("2026-11-20", end=True) == 1795132800 + 86400
+    assert parse_time_arg("2026-11-20T01:00:00Z") == 1795132800 + 3600
+    assert parse_time_arg("2026-11-20T01:00") == 1795132800 + 3600
+    with pytest.raises(DownloadError, match="cannot read --start"):
+        parse_time_arg("yesterday")
+
+
+def test_gaps():
+    assert dl._gaps(0, 10, []) == [(0, 10)]
+    assert dl._gaps(0, 10, [(0, 4), (6, 8)]) == [(4, 6), (8, 10)]
+    assert dl._gaps(0, 10, [(0, 12)]) == []
+    assert dl._gaps(5, 10, [(0, 6), (7, 9)]) == [(6, 7), (9, 10)]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kalshi")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_local_env_finds_the_key_and_backtest_replays(ex, state_dir, tmp_path, capsys):
+    ex.step(60)
+    settle_all(ex)
+    out = tmp_path / "cat"
+    rc = cli(["download", "--env", "local", "--base-url", ex.rest_url, "--state-dir", str(state_dir),
+              "--series", SERIES, "--period", "1", "--quiet", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert len(read_markets(out)) == 3 and len(read_table(out, "trades")) > 0
+    res = run_backtest(FollowTrades, out)  # kinds="auto" picks trades: the catalog has no quotes/book
+    assert res.metrics["n_events"] == len(read_table(out, "trades"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--series", "KXNOPE"], "unknown series 'KXNOPE'"),
+        (["--series", SERIES, "--end", "2001-01-01"], "no markets of KXLOCALTEMP"),
+        (["--series", SERIES, "--start", "soon"], "cannot read --start"),
+        ([], "give at least one --series"),
+    ],
+)
+def test_cli_errors_are_one_line(ex, state_dir, tmp_path, capsys, extra, message):
+    rc = cli(["download", "--env", "local", "--base-url", ex.rest_url, "--state-dir", str(state_dir),
+              "--quiet", "--out", str(tmp_path / "cat"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("kalshi: error: ") and message in err and "\n" not in err
+
+
+def test_cli_unwritable_out_and_missing_local_key(ex, state_dir, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc = cli(["download", "--env", "local", "--base-url", ex.rest_url, "--state-dir", str(state_dir),
+              "--series", SERIES, "--out", str(blocker / "cat")])
+    assert rc == 2 and "cannot write to the output folder" in capsys.readouterr().err
+    rc = cli(["download", "--env", "local", "--base-url", ex.rest_url, "--state-dir", str(tmp_path / "none"),
+              "--series", SERIES, "--out", str(tmp_path / "cat")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no local exchange key" in err and "kalshi exchange" in err
