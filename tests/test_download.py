@@ -326,3 +326,87 @@ def test_cli_unwritable_out_and_missing_local_key(ex, state_dir, tmp_path, capsy
               "--series", SERIES, "--out", str(tmp_path / "cat")])
     err = capsys.readouterr().err
     assert rc == 2 and "no local exchange key" in err and "kalshi exchange" in err
+
+
+# --------------------------------------------------------------------------- historical partition (REST stub)
+
+
+def test_historical_partition_is_read_below_the_cutoffs(tmp_path):
+    """Kalshi moves old data behind /historical/*: the local exchange has no such partition, so
+    this uses the REST stub of tests/kalshi_stub.py."""
+    import time as _time
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from kalshi_stub import KalshiStub
+
+    from framework.kalshi.auth import KalshiSigner
+    from framework.kalshi.rest import KalshiRestClient
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cut = (int(_time.time()) // 86400 - 30) * 86400  # both cutoffs, 30 days ago at midnight
+
+    def iso(s: int) -> str:
+        return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(s))
+
+    def market(ticker, open_s, close_s, settle_s, result):
+        return {"ticker": ticker, "event_ticker": "KXOLD-E", "status": "finalized", "open_time": iso(open_s),
+                "close_time": iso(close_s), "result": result, "settlement_ts": iso(settle_s), "title": ticker}
+
+    old = market("KXOLD-E-A", cut - 10 * 86400, cut - 9 * 86400, cut - 9 * 86400 + 3600, "no")
+    new = market("KXOLD-E-B", cut - 3600, cut + 7200, cut + 10800, "yes")
+
+    def trade(tid, ticker, s, price):
+        return {"trade_id": tid, "ticker": ticker, "count_fp": "2.00", "yes_price_dollars": price,
+                "taker_outcome_side": "yes", "created_time": iso(s)}
+
+    live_trades = [trade("b2", "KXOLD-E-B", cut + 60, "0.6100")]
+    hist_trades = {"KXOLD-E-A": [trade("a1", "KXOLD-E-A", cut - 9 * 86400 - 100, "0.2000")],
+                   "KXOLD-E-B": [trade("b1", "KXOLD-E-B", cut - 60, "0.5900")]}
+
+    def by_ticker(rows):
+        return lambda r: (200, {"trades": [t for t in rows if t["ticker"] == r.query["ticker"][0]], "cursor": ""})
+
+    ohlc = {"open_dollars": "0.5900", "high_dollars": "0.6100", "low_dollars": "0.5900", "close_dollars": "0.6100"}
+    live_candle = {"end_period_ts": cut + 86400, "price": ohlc, "yes_bid": ohlc, "yes_ask": ohlc,
+                   "volume_fp": "4.00", "open_interest_fp": "4.00"}
+    hist_ohlc = {"open": "0.2000", "high": "0.2000", "low": "0.2000", "close": "0.2000"}
+    hist_candle = {"end_period_ts": cut - 9 * 86400, "price": hist_ohlc, "yes_bid": hist_ohlc,
+                   "yes_ask": hist_ohlc, "volume": "2.00", "open_interest": "2.00"}
+    with KalshiStub(public_key=key.public_key()) as stub:
+        stub.route("GET", "/series/KXOLD", (200, {"series": {"ticker": "KXOLD"}}))
+        stub.route("GET", "/historical/cutoff", (200, {"market_settled_ts": iso(cut), "trades_created_ts": cut,
+                                                       "orders_updated_ts": cut}))
+        stub.route("GET", "/markets", (200, {"markets": [new], "cursor": ""}))
+        stub.route("GET", "/historical/markets", (200, {"markets": [old], "cursor": ""}))
+        stub.route("GET", "/markets/trades", by_ticker(live_trades))
+        stub.route("GET", "/historical/trades", lambda r: (200, {"trades": hist_trades[r.query["ticker"][0]]}))
+        stub.route("GET", "/series/KXOLD/markets/KXOLD-E-B/candlesticks",
+                   (200, {"ticker": "KXOLD-E-B", "candlesticks": [live_candle]}))
+        stub.route("GET", "/historical/markets/KXOLD-E-A/candlesticks",
+                   (200, {"ticker": "KXOLD-E-A", "candlesticks": [hist_candle]}))
+        client = KalshiRestClient(stub.base_url, KalshiSigner("kid", key), max_retries=0)
+        rep = download(client, tmp_path, ["KXOLD"], period=1440, progress=False)
+        assert rep.ok, rep.summary()
+        # B's trade window straddles the trades cutoff: split between both partitions
+        q_live = stub.calls("GET", "/markets/trades")[0].query
+        assert int(q_live["min_ts"][0]) == cut
+        q_hist = [c.query for c in stub.calls("GET", "/historical/trades") if c.query["ticker"] == ["KXOLD-E-B"]]
+        assert int(q_hist[0]["max_ts"][0]) == cut
+        assert not stub.calls("GET", "/series/KXOLD/markets/KXOLD-E-A/candlesticks")
+    m = read_markets(tmp_path).set_index("ticker")
+    assert m.loc["KXOLD-E-A", "result"] == "no" and m.loc["KXOLD-E-B", "result"] == "yes"
+    tr = read_table(tmp_path, "trades")
+    assert tr["trade_id"].tolist() == ["a1", "b1", "b2"]
+    assert tr["yes_price"].tolist() == [2000, 5900, 6100] and set(tr["count"]) == {200}
+    cd = read_table(tmp_path, "candles").set_index("ticker")
+    assert cd.loc["KXOLD-E-A", "close"] == 2000 and cd.loc["KXOLD-E-A", "volume"] == 200
+    assert cd.loc["KXOLD-E-B", "high"] == 6100 and cd.loc["KXOLD-E-B", "period"] == 1440
+
+
+def test_rate_limit_storm_is_absorbed_by_retries(ex, state_dir, tmp_path):
+    ex.step(40)
+    settle_all(ex)
+    with client_for(ex, state_dir, max_retries=4) as c:
+        ex.faults.rate_limit_storm(3)  # the next three requests get 429
+        rep = run_dl(c, tmp_path / "cat")
+    assert rep.ok and len(read_table(tmp_path / "cat", "trades")) == len(exchange_trade_ids(ex, temp_tickers(ex)))

@@ -750,13 +750,15 @@ def download(
     skip_block_trades: bool = False,
     progress: bool | None = None,
     safety_lag_s: int = 5,
+    notify: Callable[[str], None] | None = None,
     now: Callable[[], float] = time.time,
 ) -> DownloadReport:
     """Download ``series`` (or the given ``markets``) into the catalog ``out``; see the module doc.
 
     ``start``/``end``: :func:`parse_time_arg` strings or Unix seconds (``end`` exclusive); a
     market is included when its trading period overlaps them. ``period``: candle minutes (1, 60,
-    1440). ``progress``: a tqdm bar (``None`` = only when stderr is a TTY). Per-unit errors do
+    1440). ``progress``: a tqdm bar (``None`` = only when stderr is a TTY); ``notify`` receives
+    one line with the plan (markets, units to fetch, units already complete). Per-unit errors do
     not stop the run (they are listed in the report; re-run to resume) unless
     ``MAX_CONSECUTIVE_FAILURES`` happen in a row; bad arguments, unknown series, auth failures
     and an unwritable folder raise :class:`DownloadError`.
@@ -840,6 +842,9 @@ def download(
                 report.units_skipped += 1
             plan.extend(Unit(kind, m.ticker, m.series, a, b, per, m.historical) for a, b in gaps)
     report.units_planned = len(plan)
+    if notify is not None:
+        notify(f"{len(chosen)} market(s) of {', '.join(report.series)}: {len(plan)} unit(s) to fetch, "
+               f"{report.units_skipped} already complete ({report.markets_updated} market row(s) new/updated)")
 
     ctx = _Ctx(client, root, cutoff, skip_block_trades, warn)
     bar = None

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 client, args.out, args.series, markets=markets, start=args.start, end=args.end,
                 period=args.period, candles=not args.no_candles, trades=not args.no_trades,
                 skip_block_trades=args.skip_block_trades, progress=False if args.quiet else None,
+                notify=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
             )
     except DownloadError as e:
         print(f"kalshi: error: {' '.join(str(e).split())}", file=sys.stderr)
