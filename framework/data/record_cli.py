@@ -1,0 +1,146 @@
+"""``kalshi record``: record live books, trades and quotes into a Parquet catalog.
+
+::
+
+    kalshi record --markets KXA-26JAN01-T1,KXB-26JAN01-T2 --out data/live
+    kalshi record --series KXHIGHNY --out data/live --feed rest --env demo --key-file demo.pem --key-id ...
+    kalshi record --env local --series KXLOCALTEMP --out /tmp/rec --duration 30
+
+See docs/live-data.md for the file layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["add_parser", "cmd_record", "find_credentials", "make_signer"]
+
+log = logging.getLogger(__name__)
+
+
+class CredentialsError(ValueError):
+    """No usable API key; the message says where we looked and what to pass."""
+
+
+def find_credentials(env_name: str, key_file: str | None = None, key_id: str | None = None
+                     ) -> tuple[str | None, str | None, str]:
+    """``(key_id, key_path, where)``: flags first, then ``$KALSHI_API_KEY_ID`` /
+    ``$KALSHI_PRIVATE_KEY_PATH``, then (``--env local`` only) the local exchange's key file.
+
+    ``key_path`` is ``None`` when the PEM comes from ``$KALSHI_PRIVATE_KEY``. Never raises; the
+    caller reports what is missing.
+    """
+    from ..kalshi.auth import KEY_ID_ENV, KEY_PATH_ENV, KEY_PEM_ENV
+
+    kid = key_id or os.environ.get(KEY_ID_ENV)
+    path = key_file or os.environ.get(KEY_PATH_ENV)
+    where = "--key-file/--key-id" if (key_file or key_id) else "environment variables"
+    if env_name == "local" and (not kid or not (path or os.environ.get(KEY_PEM_ENV))):
+        try:
+            from ..exchange.state import load_local_credentials
+
+            lkid, lpath = load_local_credentials()
+            kid = kid or lkid
+            path = path or lpath
+            where = "the local exchange's key (local-key.json)"
+        except (FileNotFoundError, OSError, ValueError, KeyError):
+            pass
+    return kid, path, where
+
+
+def make_signer(env_name: str, key_file: str | None = None, key_id: str | None = None):
+    """A :class:`~framework.kalshi.auth.KalshiSigner` from flags / environment / local exchange."""
+    from ..kalshi.auth import KEY_ID_ENV, KalshiSigner, load_private_key
+
+    kid, path, _ = find_credentials(env_name, key_file, key_id)
+    if not kid:
+        hint = " or start the local exchange (`kalshi exchange`) so its key can be found" if env_name == "local" else ""
+        raise CredentialsError(f"no API key id: pass --key-id or set {KEY_ID_ENV}{hint}")
+    return KalshiSigner(kid, load_private_key(path))
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "record", help="record live order books, trades and quotes into a Parquet catalog",
+        description="Record live market data (WebSocket, REST polling, or automatic) into CATALOG: book "
+                    "(snapshots + level updates with seq), trades, quotes and markets. Ctrl-C flushes and exits.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--markets", help="comma-separated market tickers")
+    what.add_argument("--series", help="record every open market of this series (comma-separated for several)")
+    p.add_argument("--out", required=True, help="catalog folder to write")
+    p.add_argument("--feed", choices=("auto", "ws", "rest"), default="auto",
+                   help="data source (default auto: WebSocket, REST polling when it fails)")
+    p.add_argument("--env", default="prod", help="prod, demo or local (default prod)")
+    p.add_argument("--port", type=int, help="local exchange port (--env local; default 8765)")
+    p.add_argument("--key-file", help="private key PEM (default $KALSHI_PRIVATE_KEY_PATH)")
+    p.add_argument("--key-id", help="API key id (default $KALSHI_API_KEY_ID)")
+    p.add_argument("--tier", default="basic", help="rate-limit tier for REST polling (basic, advanced, premier, ...)")
+    p.add_argument("--poll-interval", type=float, default=1.0, help="REST polling interval in seconds (default 1)")
+    p.add_argument("--flush-seconds", type=float, default=5.0, help="write a file at least this often (default 5)")
+    p.add_argument("--rotate-minutes", type=float, default=60.0,
+                   help="compact the period's files and checkpoint the books this often (default 60)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_record)
+
+
+def cmd_record(args) -> int:
+    from ..kalshi.envs import resolve_env
+    from ..kalshi.rest import KalshiRestClient
+    from .live import make_live_feed
+    from .recorder import Recorder, markets_rows
+
+    env = resolve_env(args.env, port=args.port)
+    try:
+        signer = make_signer(env.name, args.key_file, args.key_id)
+    except CredentialsError as e:
+        print(f"kalshi record: error: {e}", file=sys.stderr)
+        return 2
+    client = KalshiRestClient(env, signer, tier=args.tier)
+    if args.markets:
+        tickers = [t.strip() for t in args.markets.split(",") if t.strip()]
+        if not tickers:
+            print("kalshi record: error: --markets is empty", file=sys.stderr)
+            return 2
+        markets = list(client.iter_markets(tickers=",".join(tickers)))
+        found = {m.ticker for m in markets}
+        missing = [t for t in tickers if t not in found]
+        if missing:
+            print(f"kalshi record: error: unknown market(s) on {env.name}: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        rows = markets_rows(markets)
+    else:
+        rows = []
+        for s in [x.strip() for x in args.series.split(",") if x.strip()]:
+            ms = list(client.iter_markets(series_ticker=s, status="open"))
+            if not ms:
+                print(f"kalshi record: error: series {s} has no open markets on {env.name}", file=sys.stderr)
+                return 2
+            rows.extend(markets_rows(ms, series=s))
+        tickers = [r["ticker"] for r in rows]
+    feed = make_live_feed(env, args.feed, signer=signer, client=client, markets=tickers,
+                          poll_interval=args.poll_interval)
+    rec = Recorder(feed, Path(args.out), markets=rows, flush_seconds=args.flush_seconds,
+                   rotate_minutes=args.rotate_minutes)
+
+    def on_signal(signum, frame):  # flush and leave cleanly instead of a KeyboardInterrupt mid-write
+        rec.stop()
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread (tests)
+            pass
+    print(f"recording {len(tickers)} market(s) from {env.name} ({args.feed} feed) into {args.out}; "
+          "Ctrl-C to stop", file=sys.stderr)
+    try:
+        stats = rec.run(duration=args.duration)
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+    print(f"recorded {stats.summary()} into {args.out}", file=sys.stderr)
+    return 0
