@@ -235,6 +235,7 @@ class Manifest:
         self.path = self.dir / MANIFEST_NAME
         self.journal = self.dir / JOURNAL_NAME
         self.units: dict[str, dict[str, Any]] = {}
+        self._index: dict[tuple[str, str, int | None], list[tuple[int, int]]] | None = None
         self._load()
 
     def _load(self) -> None:
@@ -259,12 +260,14 @@ class Manifest:
                     continue  # torn last line of a crashed run: that unit is simply not done
 
     def covered(self, kind: str, ticker: str, period: int | None) -> list[tuple[int, int]]:
-        out = [
-            (int(u["start"]), int(u["end"]))
-            for u in self.units.values()
-            if u.get("kind") == kind and u.get("ticker") == ticker and (u.get("period") or None) == period
-        ]
-        return sorted(out)
+        """Sorted ``(start, end)`` windows of the completed units of one market/kind/period."""
+        if self._index is None:
+            index: dict[tuple[str, str, int | None], list[tuple[int, int]]] = {}
+            for u in self.units.values():
+                k = (str(u.get("kind")), str(u.get("ticker")), u.get("period") or None)
+                index.setdefault(k, []).append((int(u["start"]), int(u["end"])))
+            self._index = index
+        return sorted(self._index.get((kind, ticker, period or None), ()))
 
     def filenames(self, kind: str) -> set[str]:
         return {str(u.get("filename")) for u in self.units.values() if u.get("kind") == kind}
@@ -282,6 +285,7 @@ class Manifest:
             f.flush()
             os.fsync(f.fileno())
         self.units[unit.key] = rec
+        self._index = None
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="your Kalshi rate-limit tier: paces requests (default basic)")
     p.add_argument("--period", type=int, default=60, choices=(1, 60, 1440), help="candle minutes (default 60)")
     p.add_argument("--no-candles", action="store_true", help="skip candlesticks")
-    p.add_argument("--no-trades", action="store_true", help="skip trades")
+    p.add_argument("--no-trades", action="store_true", help="skip trades (with --no-candles: markets only)")
     p.add_argument("--skip-block-trades", action="store_true", help="leave block trades out of `trades`")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--out", required=True, metavar="CATALOG", help="catalog folder to fill (created if needed)")
@@ -50,9 +50,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not args.series and not args.markets:
             raise DownloadError("give at least one --series TICKER (or --markets A,B)")
-        if args.no_candles and args.no_trades:
-            raise DownloadError("--no-candles and --no-trades together leave nothing but markets; "
-                                "drop one of them")
         client = make_client(args.env, base_url=args.base_url, key_file=args.key_file, key_id=args.key_id,
                              tier=args.tier, state_dir=args.state_dir)
         markets = [t for t in (args.markets or "").split(",") if t.strip()] or None
