@@ -1,0 +1,199 @@
+"""Run configuration for paper and live runs: ``[run]``, ``[params]``, ``[broker]`` as in
+:mod:`framework.core.config`, plus two tables::
+
+    [live]
+    env = "local"                # local | demo | prod
+    broker = "rest"              # rest | fix (mode = "live"); paper always simulates
+    feed = "auto"                # auto | ws | rest
+    state_dir = "runs/local_live/state"   # journal, control socket, kill file, summary
+    yes_really_trade_prod = false         # prod needs this (or --yes-really-trade-prod)
+
+    [risk]                       # human units: contracts, dollars, cents
+    max_position = 50            # contracts per market (worst case incl. open orders)
+    max_daily_loss = "100"       # dollars
+
+Unknown keys are errors that name the key and list the valid ones.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.config import (
+    BROKER_KEYS,
+    MODES,
+    RUN_KEYS,
+    ConfigError,
+    RunConfig,
+    _check_keys,
+    _resolve,
+    _time_str,
+)
+from ..units import UnitError, cents, contracts, dollars
+from .risk import RiskLimits
+
+__all__ = ["LIVE_KEYS", "RISK_KEYS", "LiveConfig", "load_live_config", "risk_limits"]
+
+LIVE_KEYS = {
+    "env": "local | demo | prod (default local)",
+    "broker": "rest | fix: how live orders reach Kalshi (default rest)",
+    "feed": "auto | ws | rest: market data (default auto: WebSocket, REST polling as fallback)",
+    "poll_interval": "REST polling interval in seconds (default 1.0)",
+    "state_dir": "folder for the journal, control socket, kill file and summary (default <out>/state)",
+    "key_id": "Kalshi API key id (default: $KALSHI_KEY_ID; for env local, the local exchange's key)",
+    "key_file": "private key PEM path (default: $KALSHI_KEY_FILE; local: the local exchange's key)",
+    "port": "local exchange port (default 8765)",
+    "rest_url": "override the REST base URL (ends with /trade-api/v2)",
+    "ws_url": "override the WebSocket URL",
+    "yes_really_trade_prod": "must be true (or pass --yes-really-trade-prod) to trade on prod",
+    "duration": "stop after this long, e.g. '30min' (default: run until killed)",
+    "write_timeout": "seconds to wait for an order write's answer before reconciling (default 5)",
+    "fill_poll_interval": "seconds between REST fill polls while the fill socket is down (default 1)",
+    "order_poll_interval": "seconds between REST order-state polls (default 2)",
+    "ws_fills": "listen to the WebSocket fill channel (default true)",
+    "marketable_cost_cap": "send buy_max_cost with marketable buys (Kalshi makes them fill-or-kill; default true)",
+    "adopt_exchange_positions": "on restart, take the exchange's positions when they differ (default true)",
+    "cancel_on_exit": "cancel open orders when the run stops (default true)",
+    "tier": "rate-limit tier of the key: basic | advanced | premier | paragon | prime (default basic)",
+    "fix_session": "FIX session type for broker = 'fix' (default 'NR')",
+    "fix_port": "FIX port of the local exchange (broker = 'fix', env local)",
+}
+RISK_KEYS = {
+    "max_position": "contracts per market, worst case with open orders",
+    "max_event_position": "contracts summed over an event's markets",
+    "max_open_orders": "open orders at once",
+    "max_notional": "dollars at risk (position cost + open orders)",
+    "max_orders_per_second": "order rate (orders counted over rate_window_s)",
+    "rate_window_s": "window of the order rate limit in seconds (default 1)",
+    "max_daily_loss": "dollars of equity lost since the UTC day's start before only reducing orders pass",
+    "on_daily_loss": "reduce | halt (default reduce)",
+    "max_price_deviation_cents": "how far (cents) a limit may be through the visible opposite price",
+}
+ENVS = ("local", "demo", "prod")
+BROKERS = ("rest", "fix")
+FEEDS = ("auto", "ws", "rest")
+
+# applied in paper and live mode unless [risk] says otherwise (a missing key keeps the default)
+DEFAULT_LIVE_RISK = {"max_open_orders": 50, "max_orders_per_second": 10, "max_price_deviation_cents": 10}
+PROD_REQUIRED_RISK = ("max_position", "max_notional", "max_daily_loss")
+
+
+@dataclass
+class LiveConfig:
+    """A :class:`RunConfig` plus the ``[live]`` and ``[risk]`` tables (raw values, validated)."""
+
+    run: RunConfig
+    live: dict[str, Any] = field(default_factory=dict)
+    risk: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path | None:
+        return self.run.path
+
+    @property
+    def mode(self) -> str:
+        return self.run.mode
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.live.get(key, default)
+
+
+def _load_run(p: Path, raw: dict) -> RunConfig:
+    """The ``[run]``/``[params]``/``[broker]`` part, validated like ``core.config.load_config``."""
+    run = raw.get("run", {})
+    broker = raw.get("broker", {})
+    _check_keys(run, RUN_KEYS, "run", p)
+    _check_keys(broker, BROKER_KEYS, "broker", p)
+    cfg = RunConfig(path=p, params=dict(raw.get("params", {})), broker=dict(broker))
+    base = p.parent
+    mode = run.get("mode", "backtest")
+    if mode not in MODES:
+        raise ConfigError(f"{p}: [run] mode must be one of {', '.join(MODES)}, got {mode!r}")
+    cfg.mode = mode
+    cfg.strategy = run.get("strategy")
+    if "catalog" in run:
+        cfg.catalog = _resolve(base, run["catalog"])
+    for key in ("markets", "series"):
+        if key in run:
+            val = run[key]
+            if isinstance(val, str):
+                val = [val]
+            if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+                raise ConfigError(f"{p}: [run] {key} must be a list of tickers")
+            setattr(cfg, key, val)
+    cfg.start = _time_str(run.get("start"), "start", p)
+    cfg.end = _time_str(run.get("end"), "end", p)
+    if "starting_cash" in run:
+        try:
+            cfg.starting_cash = dollars(str(run["starting_cash"]))
+        except ValueError as exc:
+            raise ConfigError(f"{p}: [run] starting_cash: {exc}") from None
+    if "out" in run:
+        cfg.out = _resolve(base, run["out"])
+    if "equity_interval" in run:
+        cfg.equity_interval = run["equity_interval"]
+    return cfg
+
+
+def load_live_config(path: str | Path) -> LiveConfig:
+    """Parse and validate a TOML run configuration that may carry ``[live]`` and ``[risk]``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}; pass a path such as backtests/local_live.toml")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    for section in raw:
+        if section not in ("run", "params", "broker", "live", "risk"):
+            raise ConfigError(f"{p}: unknown section [{section}]; valid sections: [run], [params], [broker], "
+                              "[live], [risk]")
+    run = _load_run(p, raw)
+    live = dict(raw.get("live", {}))
+    risk = dict(raw.get("risk", {}))
+    _check_keys(live, LIVE_KEYS, "live", p)
+    _check_keys(risk, RISK_KEYS, "risk", p)
+    for key, allowed in (("env", ENVS), ("feed", FEEDS)):
+        if key in live and live[key] not in allowed:
+            raise ConfigError(f"{p}: [live] {key} must be one of {', '.join(allowed)}, got {live[key]!r}")
+    if "broker" in live and live["broker"] not in BROKERS:
+        hint = " (paper mode simulates fills: set [run] mode = \"paper\" instead)" \
+            if live["broker"] in ("simulated", "sim", "paper") else ""
+        raise ConfigError(f"{p}: [live] broker must be one of {', '.join(BROKERS)}, got {live['broker']!r}{hint}")
+    for key in ("state_dir", "key_file"):
+        if key in live:
+            live[key] = str(_resolve(p.parent, str(live[key])))
+    try:
+        risk_limits(risk, defaults=False)
+    except (ValueError, UnitError) as exc:
+        raise ConfigError(f"{p}: [risk] {exc}") from None
+    return LiveConfig(run, live, risk)
+
+
+def risk_limits(risk: dict[str, Any], defaults: bool = True) -> RiskLimits:
+    """``[risk]`` (human units) -> :class:`RiskLimits` (framework units), with the live defaults."""
+    table = dict(DEFAULT_LIVE_RISK) if defaults else {}
+    table.update(risk)
+    kw: dict[str, Any] = {}
+    for key in ("max_position", "max_event_position"):
+        if table.get(key) is not None:
+            kw[key] = contracts(str(table[key]))
+    for key in ("max_notional", "max_daily_loss"):
+        if table.get(key) is not None:
+            kw[key] = dollars(str(table[key]))
+    if table.get("max_open_orders") is not None:
+        kw["max_open_orders"] = int(table["max_open_orders"])
+    window = float(table.get("rate_window_s", 1.0))
+    if window <= 0:
+        raise ValueError("rate_window_s must be positive")
+    kw["rate_window"] = int(window * 1e9)
+    if table.get("max_orders_per_second") is not None:
+        kw["max_orders"] = max(1, int(float(table["max_orders_per_second"]) * window))
+    if table.get("max_price_deviation_cents") is not None:
+        kw["max_price_deviation"] = cents(str(table["max_price_deviation_cents"]))
+    if "on_daily_loss" in table:
+        kw["on_daily_loss"] = table["on_daily_loss"]
+    return RiskLimits(**kw)

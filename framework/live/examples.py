@@ -1,0 +1,72 @@
+"""Small strategies for trying paper/live mode on the local exchange (and for the fault tests).
+
+* :class:`QuoteJoiner` (``framework.live.examples:QuoteJoiner``): joins the best YES bid with a
+  small resting buy; when filled, offers the position out at ``edge_cents`` above its entry.
+  Used by ``backtests/local_live.toml``.
+* :class:`OneShot`: on a first run only, sends a marketable buy and a resting buy far below the
+  market in each of its markets, then waits. Restarts place nothing, so a test can count orders.
+"""
+
+from __future__ import annotations
+
+from framework import CENT, CONTRACT, DOLLAR, Strategy, cents
+
+__all__ = ["OneShot", "QuoteJoiner"]
+
+
+class QuoteJoiner(Strategy):
+    params = {"qty": 1, "edge_cents": 2, "max_position": 5}
+
+    def on_reconciled(self, report) -> None:
+        self.log.info("reconciled: %s", report)
+
+    def on_start(self) -> None:
+        self.qty = self.params["qty"] * CONTRACT
+        self.edge = cents(self.params["edge_cents"])
+        self.limit = self.params["max_position"] * CONTRACT
+        self.subscribe(list(self.markets))
+
+    def on_book(self, book) -> None:
+        t = book.ticker
+        if book.yes_bid is None or book.no_bid is None:
+            return
+        pos = self.position(t)
+        mine = self.open_orders(t)
+        buys = [o for o in mine if o.action == "buy"]
+        sells = [o for o in mine if o.action == "sell"]
+        if pos < self.limit and not buys:
+            self.buy(t, self.qty, price=book.yes_bid)
+        for o in buys:  # follow the bid when it moves away
+            if o.price is not None and o.price < book.yes_bid - cents(2):
+                self.cancel(o)
+        if pos > 0 and not sells:
+            ask = DOLLAR - book.no_bid
+            self.sell(t, pos, price=min(max(book.yes_bid + self.edge, ask), DOLLAR - CENT), reduce_only=True)
+
+
+class OneShot(Strategy):
+    """First run: one marketable buy of ``qty`` and one resting buy ``below_cents`` under the bid
+    per market. Later runs (after a restart) only watch."""
+
+    params = {"qty": 2, "below_cents": 10}
+
+    def on_reconciled(self, report) -> None:
+        self.first_run = report.first_run
+        self.report = report
+
+    def on_start(self) -> None:
+        self.placed: set[str] = set()
+        if not hasattr(self, "first_run"):
+            self.first_run = True  # paper mode: no reconciliation
+        self.subscribe(list(self.markets))
+
+    def on_book(self, book) -> None:
+        t = book.ticker
+        if not self.first_run or t in self.placed or book.yes_bid is None or book.no_bid is None:
+            return
+        self.placed.add(t)
+        qty = self.params["qty"] * CONTRACT
+        self.buy(t, qty)  # marketable: IOC at the visible ask
+        low = book.yes_bid - cents(self.params["below_cents"])
+        if low >= CENT:
+            self.buy(t, qty, price=low)  # rests

@@ -1,0 +1,493 @@
+"""The live runner: one place where a mode becomes a feed, a broker and a clock.
+
+* ``backtest``: delegates to :func:`framework.backtest.run_backtest` (replay feed, simulated
+  broker, simulated clock);
+* ``paper``: a live feed + :class:`~framework.brokers.simulated.SimulatedBroker` + the wall
+  clock, behind the risk gate;
+* ``live``: a live feed + :class:`~framework.brokers.rest.RestBroker` (or the FIX broker) + the
+  wall clock, behind the risk gate, every order journaled before it is sent, state rebuilt from
+  the journal and reconciled with the exchange before the strategy gets control.
+
+The same :class:`~framework.core.engine.Engine` loop runs every mode; nothing in the strategy
+changes. Inconsistent setups are refused before anything connects (:func:`resolve_settings`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.config import ConfigError
+from ..kalshi.envs import Environment, resolve_env
+from ..model.orders import ACTIVE_STATUSES
+from ..units import fmt_contracts, fmt_money
+from .config import PROD_REQUIRED_RISK, LiveConfig, risk_limits
+from .killswitch import KillSwitch
+from .risk import RiskGate
+
+__all__ = ["PROD_FLAG", "LiveRunner", "Settings", "resolve_settings"]
+
+log = logging.getLogger(__name__)
+
+PROD_FLAG = "--yes-really-trade-prod"
+
+
+@dataclass
+class Settings:
+    """A validated run setup (what :func:`resolve_settings` decided)."""
+
+    cfg: LiveConfig
+    mode: str
+    env: Environment
+    broker: str  # simulated | rest | fix
+    feed: str  # auto | ws | rest
+    state_dir: Path
+    out: Path
+    duration_s: float | None = None
+    markets: list[str] | None = None
+    series: list[str] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    strategy: str | None = None
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.cfg.live.get(key, default)
+
+
+def _duration_s(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    from ..core.engine import parse_duration
+
+    return parse_duration(str(value)) / 1e9
+
+
+def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | None = None,
+                     yes_really_trade_prod: bool = False, state_dir: str | None = None, out: str | None = None,
+                     duration: Any = None, broker: str | None = None, feed: str | None = None,
+                     port: int | None = None, markets: list[str] | None = None,
+                     params: dict[str, Any] | None = None, strategy: str | None = None) -> Settings:
+    """Validate the combination of config and command-line choices; refuse inconsistent setups."""
+    where = cfg.path or "config"
+    mode = mode or cfg.mode
+    if mode not in ("backtest", "paper", "live"):
+        raise ConfigError(f"mode must be backtest, paper or live, got {mode!r}")
+    live = cfg.live
+    feed_kind = feed or live.get("feed", "auto")
+    broker_kind = broker or live.get("broker")
+    if feed_kind == "replay" and mode != "backtest":
+        raise ConfigError(f"{where}: mode {mode!r} needs a live feed (auto, ws or rest); a replay feed is for "
+                          "backtests (mode = \"backtest\")")
+    if feed_kind not in ("auto", "ws", "rest", "replay"):
+        raise ConfigError(f"feed must be auto, ws or rest, got {feed_kind!r}")
+    if mode == "backtest":
+        if broker_kind in ("rest", "fix") and broker is not None:
+            raise ConfigError(f"a backtest replays recorded data with the simulated broker; the live broker "
+                              f"{broker_kind!r} cannot trade on a replay feed. Use --mode live")
+        broker_kind = "simulated"
+    elif mode == "paper":
+        if broker in ("rest", "fix"):
+            raise ConfigError(f"paper mode fills orders with the simulated broker; --broker {broker} sends real "
+                              "orders. Use --mode live for a live broker")
+        broker_kind = "simulated"
+    else:
+        broker_kind = broker_kind or "rest"
+        if broker_kind not in ("rest", "fix"):
+            raise ConfigError(f"live mode needs broker = 'rest' or 'fix', got {broker_kind!r} (for simulated "
+                              "fills on live data use mode = \"paper\")")
+    env_name = env or live.get("env", "local")
+    environment = Environment("none", "", "")
+    if mode != "backtest":
+        try:
+            environment = resolve_env(env_name, live.get("rest_url"), live.get("ws_url"),
+                                      port=port if port is not None else live.get("port"))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if environment.name == "prod" and mode == "live":
+            if not (yes_really_trade_prod or live.get("yes_really_trade_prod") is True):
+                raise ConfigError(f"refusing to trade real money on prod without confirmation: pass "
+                                  f"{PROD_FLAG} or set [live] yes_really_trade_prod = true in {where}")
+            missing = [k for k in PROD_REQUIRED_RISK if k not in cfg.risk]
+            if missing:
+                raise ConfigError(f"{where}: trading on prod needs explicit [risk] limits: "
+                                  f"{', '.join(missing)} (see docs/live-trading.md)")
+    mkts = markets or cfg.run.markets
+    if mode != "backtest" and not mkts and not cfg.run.series:
+        raise ConfigError(f"{where}: {mode} mode needs [run] markets (tickers) or series to trade")
+    if mode == "backtest" and cfg.run.catalog is None:
+        raise ConfigError(f"{where}: a backtest needs [run] catalog")
+    name = cfg.path.stem if cfg.path is not None else "run"
+    out_dir = Path(out) if out else (cfg.run.out or Path("runs") / name)
+    sd = Path(state_dir) if state_dir else Path(live["state_dir"]) if live.get("state_dir") else out_dir / "state"
+    p = dict(cfg.run.params)
+    p.update(params or {})
+    return Settings(cfg, mode, environment, broker_kind, feed_kind, sd, out_dir,
+                    _duration_s(duration if duration is not None else live.get("duration")), mkts,
+                    cfg.run.series, p, strategy or cfg.run.strategy)
+
+
+# ---------------------------------------------------------------------------------------------
+class _GuardedFeed:
+    """Passes the feed's chunks through; ends the run when the runner says stop."""
+
+    def __init__(self, feed, runner: LiveRunner) -> None:
+        self.feed = feed
+        self.runner = runner
+
+    def subscribe(self, tickers) -> None:
+        self.feed.subscribe(tickers)
+
+    def close(self) -> None:
+        self.feed.close()
+
+    def chunks(self):
+        runner = self.runner
+        try:
+            for chunk in self.feed.chunks():
+                yield chunk
+                if runner.should_stop():
+                    break
+            else:
+                runner.stop_reason = runner.stop_reason or "the feed ended"
+        finally:
+            runner.shutdown_orders()
+
+
+class LiveRunner:
+    """Runs one strategy in paper or live mode (see the module docstring).
+
+    Test and embedding hooks: ``strategy`` (an instance), ``feed`` (any DataFeed), ``broker``,
+    ``client``/``signer``, ``market_rows`` (engine market metadata), ``clock``,
+    ``stop_when`` (a predicate checked after every chunk), ``install_signals``.
+    """
+
+    def __init__(self, settings: Settings, *, strategy=None, feed=None, broker=None, client=None, signer=None,
+                 market_rows: list[dict] | None = None, clock: Callable[[], int] = time.time_ns,
+                 stop_when: Callable[[], bool] | None = None, install_signals: bool = True,
+                 echo: Callable[[str], None] | None = print) -> None:
+        if settings.mode == "backtest":
+            raise ValueError("LiveRunner runs paper and live modes; backtests go through run_backtest")
+        self.s = settings
+        self.strategy = strategy
+        self.feed = feed
+        self.broker = broker
+        self.client = client
+        self.signer = signer
+        self.market_rows = market_rows
+        self.clock = clock
+        self.stop_when = stop_when
+        self.install_signals = install_signals
+        self.echo = echo or (lambda _msg: None)
+        self.stop_reason: str | None = None
+        self.killswitch = KillSwitch(settings.state_dir)
+        self.journal = None
+        self.engine = None
+        self.gate: RiskGate | None = None
+        self.report = None
+        self.session = 0
+        self._deadline: float | None = None
+        self._shutdown_done = False
+        self.cancelled_on_exit = 0
+        self.summary: dict[str, Any] | None = None
+
+    # ---- wiring ---------------------------------------------------------------------------------
+    def _signer(self):
+        if self.signer is not None:
+            return self.signer
+        from ..kalshi.auth import KalshiSigner
+
+        key_id = self.s.option("key_id") or os.environ.get("KALSHI_KEY_ID")
+        key_file = self.s.option("key_file") or os.environ.get("KALSHI_KEY_FILE")
+        if (not key_id or not key_file) and self.s.env.name == "local":
+            from ..exchange.state import load_local_credentials
+
+            key_id, key_file = load_local_credentials()
+        if not key_id or not key_file:
+            raise ConfigError(f"no API key for {self.s.env.name}: set [live] key_id and key_file, or "
+                              "KALSHI_KEY_ID and KALSHI_KEY_FILE (see docs/kalshi.md)")
+        self.signer = KalshiSigner.from_key_file(key_id, key_file)
+        return self.signer
+
+    def _client(self):
+        if self.client is None:
+            from ..kalshi.rest import KalshiRestClient
+
+            wt = float(self.s.option("write_timeout", 5.0))
+            self.client = KalshiRestClient(self.s.env, self._signer(), timeout=(3.05, wt),
+                                           tier=self.s.option("tier", "basic"))
+        return self.client
+
+    def _markets(self) -> list[dict]:
+        if self.market_rows is not None:
+            return self.market_rows
+        client = self._client()
+        found = []
+        if self.s.markets:
+            found = list(client.iter_markets(tickers=list(self.s.markets), mve_filter=None))
+            missing = sorted(set(self.s.markets) - {m.ticker for m in found})
+            if missing:
+                raise ConfigError(f"market(s) not found on {self.s.env.name}: {', '.join(missing[:5])}")
+        else:
+            for s in self.s.series or ():
+                found.extend(client.iter_markets(series_ticker=s, status="open"))
+        rows = []
+        now = self.clock()
+        for m in found:
+            close = m.close_time if m.close_time is not None and m.close_time > now else None
+            rows.append({"ticker": m.ticker, "event_ticker": m.event_ticker,
+                         "series_ticker": m.event_ticker.split("-", 1)[0], "open_ts": None,
+                         "close_ts": close, "title": m.title})
+        if not rows:
+            raise ConfigError(f"no open markets to trade on {self.s.env.name} for series {self.s.series}")
+        return rows
+
+    def _feed(self, tickers: list[str]):
+        if self.feed is not None:
+            return self.feed
+        from ..data.live import make_live_feed
+
+        return make_live_feed(self.s.env, self.s.feed, signer=self._signer(), client=self._client(),
+                              markets=tickers, poll_interval=float(self.s.option("poll_interval", 1.0)))
+
+    def _strategy(self):
+        if self.strategy is not None:
+            return self.strategy
+        from ..backtest import load_strategy
+
+        if not self.s.strategy:
+            raise ConfigError("no strategy given: set [run] strategy in the config or pass --strategy module:Class")
+        self.strategy = load_strategy(self.s.strategy)(self.s.params)
+        return self.strategy
+
+    def _fees(self):
+        from ..model.fees import FeeModel
+
+        b = self.s.cfg.run.broker
+        return FeeModel(taker=b.get("fee_taker", "0.07"), maker=b.get("fee_maker", "0"),
+                        rounding=b.get("fee_rounding", 100), series=b.get("fee_series"))
+
+    def _make_broker(self):
+        if self.broker is not None:
+            return self.broker
+        if self.s.broker == "simulated":
+            from ..brokers.simulated import SimulatedBroker
+
+            return SimulatedBroker(self._fees())
+        if self.s.broker == "rest":
+            from ..brokers.rest import RestBroker
+
+            return RestBroker(self._client(), journal=self.journal, session=self.session,
+                              ws_url=self.s.env.ws_url if self.s.option("ws_fills", True) else None,
+                              signer=self._signer(),
+                              fill_poll_interval=float(self.s.option("fill_poll_interval", 1.0)),
+                              order_poll_interval=float(self.s.option("order_poll_interval", 2.0)),
+                              marketable_cost_cap=bool(self.s.option("marketable_cost_cap", True)))
+        raise ConfigError("broker = 'fix' is not wired into the live runner yet; use broker = 'rest' "
+                          "(see docs/live-trading.md, 'FIX')")
+
+    # ---- control ----------------------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the run to stop (thread-safe): same path as the kill switch."""
+        self.killswitch.trigger(reason)
+
+    def should_stop(self) -> bool:
+        if self.killswitch.triggered:
+            self.stop_reason = self.stop_reason or self.killswitch.reason
+            return True
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self.stop_reason = self.stop_reason or "duration reached"
+            return True
+        if self.stop_when is not None and self.stop_when():
+            self.stop_reason = self.stop_reason or "stop condition"
+            return True
+        return False
+
+    def _pump(self) -> None:
+        eng = self.engine
+        eng.broker.poll()
+        eng._drain()
+
+    def shutdown_orders(self, timeout: float = 10.0) -> None:
+        """Halt new orders, cancel every open order and wait for the answers (once)."""
+        if self._shutdown_done or self.engine is None:
+            return
+        self._shutdown_done = True
+        eng = self.engine
+        reason = self.stop_reason or "stopping"
+        if self.gate is not None:
+            self.gate.halt(reason)
+        if self.journal is not None:
+            self.journal.event("stop", {"reason": reason})
+        if not self.s.option("cancel_on_exit", True):
+            return
+        broker = eng.broker
+        open_before = [o for o in eng.open.values() if o.status in ACTIVE_STATUSES]
+        self.cancelled_on_exit = len(open_before)
+        if not open_before:
+            return
+        if hasattr(broker, "cancel_all"):
+            broker.cancel_all()
+        else:
+            for o in open_before:
+                broker.cancel(o)
+        self._pump()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = getattr(broker, "live", None)
+            if not eng.open and (live is None or not live):
+                break
+            if live is not None:
+                pending = [o for o in live.values() if o.exchange_order_id is not None]
+                if not pending and getattr(broker, "idle", True):
+                    break  # only orders whose outcome is still being resolved remain
+                if hasattr(broker, "cancel_all"):
+                    broker.cancel_all()
+            time.sleep(0.02)
+            self._pump()
+
+    # ---- the run ------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        from ..core.engine import Engine, parse_duration
+        from ..model.portfolio import Portfolio
+
+        s = self.s
+        self.killswitch.start(install_signals=self.install_signals)
+        self.killswitch.status = {"state": "starting", "mode": s.mode, "env": s.env.name}
+        feed = None
+        try:
+            strategy = self._strategy()
+            rows = self._markets()
+            tickers = [r["ticker"] for r in rows]
+            if s.mode == "live":
+                from .journal import Journal
+
+                self.journal = Journal(s.state_dir / "journal.sqlite")
+                self.session = self.journal.new_session()
+                self.journal.event("start", {"mode": s.mode, "env": s.env.name, "broker": s.broker,
+                                             "strategy": s.strategy, "markets": tickers})
+            broker = self._make_broker()
+            self.gate = RiskGate(risk_limits(s.cfg.risk))
+            if self.journal is not None:
+                journal = self.journal
+                self.gate.on_state_change = lambda st, why: journal.event("risk_state", {"state": st, "reason": why})
+            cash = s.cfg.run.starting_cash
+            portfolio = Portfolio(cash if cash is not None else 10_000 * 10_000,
+                                  netting=s.cfg.run.broker.get("netting", True))
+            feed = self._feed(tickers)
+            interval = s.cfg.run.equity_interval
+            self.engine = eng = Engine(strategy, _GuardedFeed(feed, self), broker, portfolio, rows,
+                                       equity_interval=parse_duration(interval) if interval else None,
+                                       clock=self.clock, risk=self.gate)
+            if s.duration_s is not None:
+                self._deadline = time.monotonic() + s.duration_s
+            if s.mode == "live":
+                self._reconcile(strategy)
+            self.killswitch.status = {"state": "running", "mode": s.mode, "env": s.env.name,
+                                      "session": self.session}
+            self.echo(f"{s.mode} run of {s.strategy or type(strategy).__name__} on {s.env.name} "
+                      f"({len(tickers)} market(s), broker {s.broker}); state in {s.state_dir}. "
+                      f"Stop with `kalshi kill` or Ctrl-C.")
+            try:
+                eng.run()
+            finally:
+                self.shutdown_orders()
+        except BaseException as e:
+            self.stop_reason = self.stop_reason or f"error: {type(e).__name__}: {e}"
+            if self.journal is not None:
+                try:
+                    self.journal.event("error", {"error": f"{type(e).__name__}: {e}"})
+                except Exception:
+                    pass
+            raise
+        finally:
+            self._finish(feed)
+        return self.summary
+
+    def _reconcile(self, strategy) -> None:
+        from .reconcile import reconcile
+
+        eng = self.engine
+        broker = eng.broker
+        strategy._engine = eng
+        eng.now = self.clock()
+        self.report = reconcile(eng, broker, self.journal, self._client(), session=self.session,
+                                adopt_positions=bool(self.s.option("adopt_exchange_positions", True)),
+                                starting_cash=self.s.cfg.run.starting_cash,
+                                netting=self.s.cfg.run.broker.get("netting", True))
+        self.echo(str(self.report))
+        if hasattr(broker, "set_fill_cursor"):
+            broker.set_fill_cursor(int(time.time()))
+        if hasattr(broker, "start"):
+            broker.start()
+        strategy.on_reconciled(self.report)
+        eng._drain()
+
+    def _finish(self, feed) -> None:
+        eng = self.engine
+        summary: dict[str, Any] = {"mode": self.s.mode, "env": self.s.env.name, "session": self.session,
+                                   "reason": self.stop_reason, "state_dir": str(self.s.state_dir)}
+        if eng is not None:
+            pf = eng.portfolio
+            broker = eng.broker
+            summary.update({
+                "orders": len(eng.order_log),
+                "fills": len(eng.fills),
+                "cancelled_on_exit": self.cancelled_on_exit,
+                "open_orders_left": sorted(o.client_order_id for o in eng.open.values()),
+                "positions": {t: fmt_contracts(p.yes - p.no) for t, p in sorted(pf.positions.items())
+                              if p.yes or p.no},
+                "cash": fmt_money(pf.cash),
+                "cash_units": pf.cash,
+                "fees": fmt_money(pf.fees),
+                "risk": self.gate.summary() if self.gate is not None else None,
+                "reconciled_ok": self.report.ok if self.report is not None else None,
+            })
+            if hasattr(broker, "stats"):
+                summary["broker"] = dict(broker.stats, duplicate_fills=getattr(broker, "duplicate_fills", 0))
+            if hasattr(broker, "stop"):
+                try:
+                    broker.stop()
+                except Exception:
+                    log.exception("broker stop failed")
+        if feed is not None:
+            try:
+                feed.close()
+            except Exception:
+                log.exception("feed close failed")
+        if self.journal is not None:
+            try:
+                self.journal.event("summary", summary)
+                self.journal.close()
+            except Exception:
+                log.exception("journal close failed")
+        try:
+            self.s.state_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.s.state_dir / "summary.json.tmp"
+            tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+            tmp.replace(self.s.state_dir / "summary.json")
+        except OSError:
+            log.exception("could not write summary.json")
+        if eng is not None:
+            try:
+                from ..analysis.results import Result
+
+                Result.from_engine(eng, {"strategy": self.s.strategy, "params": self.s.params,
+                                         "markets": len(eng.market_info), "start": None,
+                                         "end": None, "mode": self.s.mode}).write(self.s.out)
+            except Exception as e:
+                log.warning("could not write run results to %s: %s", self.s.out, e)
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:
+                pass
+        self.summary = summary
+        self.killswitch.finished(summary)
+        self.killswitch.close()
