@@ -105,7 +105,7 @@ def _norm(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_schemas_cover_kinds():
-    assert KINDS == ("markets", "quotes", "book", "trades")
+    assert KINDS == ("markets", "quotes", "book", "trades", "candles")
     assert set(SCHEMAS) == set(KINDS)
     for kind in KINDS[1:]:
         assert SCHEMAS[kind].field("ts").type == pa.timestamp("ns", tz="UTC")
@@ -331,8 +331,8 @@ def test_unsorted_names_index_label(tmp_path: Path):
 
 
 def test_unknown_kind_and_not_dataframe(tmp_path: Path):
-    with pytest.raises(CatalogError, match="unknown kind 'candles'"):
-        write_table(tmp_path, "candles", trades_df())
+    with pytest.raises(CatalogError, match="unknown kind 'orders'"):
+        write_table(tmp_path, "orders", trades_df())
     with pytest.raises(CatalogError, match="unknown kind"):
         kind_files(tmp_path, "orders")
     with pytest.raises(CatalogError, match="DataFrame"):
