@@ -112,6 +112,7 @@ class RestBroker:
         self.seen_fills: set[str] = set(journal.fill_ids()) if journal is not None else set()
         self._cancel_wanted: set[str] = set()
         self._cancel_inflight: set[str] = set()
+        self._acked: set[str] = set()  # client ids whose create answer (or resolution) was applied
         self._foreign = itertools.count(1)
         self.duplicate_fills = 0
         self.stats = {"sent": 0, "resent": 0, "unknown": 0, "rejected": 0, "fills": 0}
@@ -210,6 +211,7 @@ class RestBroker:
         self.by_coid[coid] = order
         if order.exchange_order_id:
             self.by_xid[order.exchange_order_id] = order
+            self._acked.add(coid)
         if order.status not in _TERMINAL:
             self.live[coid] = order
             with self._lock:
@@ -387,7 +389,8 @@ class RestBroker:
 
     def apply_state(self, order: Order, korder: KOrder, what: str = "state") -> None:
         """Bring ``order`` in line with the exchange's view of it."""
-        acked = order.exchange_order_id is None
+        acked = order.client_order_id not in self._acked
+        self._acked.add(order.client_order_id)
         if korder.order_id and order.exchange_order_id != korder.order_id:
             order.exchange_order_id = korder.order_id
             self.by_xid[korder.order_id] = order
@@ -472,6 +475,8 @@ class RestBroker:
                 self.by_xid[kf.order_id] = order
         if order is None:
             order = self._foreign_order(kf)
+        if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
+            order.reason = None  # a fill settles an unknown outcome
         price = kf.yes_price if order.side == "yes" else DOLLAR - kf.yes_price
         fee = kf.fee or 0
         qty = kf.count
