@@ -219,7 +219,7 @@ def _type_ok(expected: pa.DataType, actual: pa.DataType, nullable: bool) -> bool
     return actual == expected
 
 
-def validate_file(path: str | os.PathLike[str], kind: str) -> pa.Schema:
+def validate_file(path: str | os.PathLike[str], kind: str, schema: pa.Schema | None = None) -> pa.Schema:
     """Open a Parquet file's schema and check it is a valid ``kind`` file; return the schema.
 
     Required columns must exist with compatible types: any timestamp unit/timezone for
@@ -229,7 +229,8 @@ def validate_file(path: str | os.PathLike[str], kind: str) -> pa.Schema:
     _check_kind(kind)
     p = Path(path)
     try:
-        schema = pq.read_schema(p)
+        if schema is None:  # callers that opened the file already pass its schema
+            schema = pq.read_schema(p)
     except (OSError, pa.ArrowException) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CatalogError(f"corrupt or unreadable Parquet file {p}: {reason}") from None

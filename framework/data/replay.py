@@ -190,11 +190,17 @@ class ParquetReplayFeed:
         self.batch_size = batch_size
         self.kinds = self._resolve_kinds(kinds)
         self.files: list[tuple[int, Path]] = []
+        self.total_rows = 0
         for name in self.kinds:
             for path in kind_files(self.root, name):
-                validate_file(path, name)
+                try:
+                    meta = pq.read_metadata(path)
+                except (OSError, pa.ArrowException) as exc:
+                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    raise CatalogError(f"corrupt or unreadable Parquet file {path}: {reason}") from None
+                validate_file(path, name, meta.schema.to_arrow_schema())
+                self.total_rows += meta.num_rows
                 self.files.append((_KIND_BY_NAME[name], path))
-        self.total_rows = sum(pq.ParquetFile(p).metadata.num_rows for _, p in self.files)
         self.rows_read = 0
 
     def _resolve_kinds(self, kinds) -> tuple[str, ...]:
