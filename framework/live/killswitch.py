@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["KILL_FILE", "SOCKET_NAME", "KillSwitch", "send_kill"]
+__all__ = ["KILL_FILE", "SOCKET_NAME", "KillSwitch", "query_status", "send_kill"]
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +220,26 @@ def send_kill(state_dir: str | Path, reason: str = "", timeout: float = 60.0) ->
     return {"ok": True, "summary": None,
             "note": f"no run answered on {path}; wrote {d / KILL_FILE} (a running process stops within a "
                     "second; the next start refuses to trade until the file is removed)"}
+
+
+def query_status(state_dir: str | Path, timeout: float = 5.0) -> dict | None:
+    """The run's status over its control socket (``None`` when no run answers)."""
+    path = Path(state_dir) / SOCKET_NAME
+    if not path.exists() or not hasattr(socket, "AF_UNIX"):
+        return None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(path))
+        s.sendall(b"status\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return json.loads(data) if data else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        s.close()
