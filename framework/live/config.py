@@ -40,7 +40,8 @@ __all__ = ["LIVE_KEYS", "RISK_KEYS", "LiveConfig", "load_live_config", "risk_lim
 LIVE_KEYS = {
     "env": "local | demo | prod (default local)",
     "broker": "rest | fix: how live orders reach Kalshi (default rest)",
-    "feed": "auto | ws | rest: market data (default auto: WebSocket, REST polling as fallback)",
+    "feed": "auto | ws | rest: market data (default auto: WebSocket, REST polling as fallback); "
+            "'replay' only with mode = 'backtest'",
     "poll_interval": "REST polling interval in seconds (default 1.0)",
     "state_dir": "folder for the journal, control socket, kill file and summary (default <out>/state)",
     "key_id": "Kalshi API key id (default: $KALSHI_KEY_ID; for env local, the local exchange's key)",
@@ -156,7 +157,7 @@ def load_live_config(path: str | Path) -> LiveConfig:
     risk = dict(raw.get("risk", {}))
     _check_keys(live, LIVE_KEYS, "live", p)
     _check_keys(risk, RISK_KEYS, "risk", p)
-    for key, allowed in (("env", ENVS), ("feed", FEEDS)):
+    for key, allowed in (("env", ENVS), ("feed", FEEDS + ("replay",))):
         if key in live and live[key] not in allowed:
             raise ConfigError(f"{p}: [live] {key} must be one of {', '.join(allowed)}, got {live[key]!r}")
     if "broker" in live and live["broker"] not in BROKERS:
