@@ -39,9 +39,13 @@ class QuoteJoiner(Strategy):
         for o in buys:  # follow the bid when it moves away
             if o.price is not None and o.price < book.yes_bid - cents(2):
                 self.cancel(o)
-        if pos > 0 and not sells:
-            ask = DOLLAR - book.no_bid
-            self.sell(t, pos, price=min(max(book.yes_bid + self.edge, ask), DOLLAR - CENT), reduce_only=True)
+        offered = sum(o.qty - o.filled_qty for o in sells)
+        if pos > 0 and offered != pos:
+            for o in sells:  # re-offer the whole position in one order
+                self.cancel(o)
+            if not sells:
+                ask = DOLLAR - book.no_bid
+                self.sell(t, pos, price=min(max(book.yes_bid + self.edge, ask), DOLLAR - CENT), reduce_only=True)
 
 
 class OneShot(Strategy):

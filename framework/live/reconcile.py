@@ -50,7 +50,7 @@ class ReconcileReport:
     missing: list[str] = field(default_factory=list)  # client ids journaled but not on the exchange
     adopted: list[str] = field(default_factory=list)  # exchange order ids adopted (not in the journal)
     fills_recovered: int = 0
-    duplicate_fills: int = 0
+    duplicate_fills: int = 0  # fills the exchange reported that the journal already had
     position_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)  # ticker: (ours, exchange)
     cash: int = 0
     exchange_cash: int | None = None  # available balance + what our resting orders hold back
@@ -73,7 +73,7 @@ class ReconcileReport:
                  f"{'OK' if self.ok else 'DIFFERENCES FOUND'}",
                  f"  open orders {self.open_orders} (restored {len(self.restored)}, adopted {len(self.adopted)}), "
                  f"resolved {len(self.resolved)}, missing {len(self.missing)}",
-                 f"  fills recovered {self.fills_recovered} (duplicates dropped {self.duplicate_fills})",
+                 f"  fills recovered {self.fills_recovered} (already journaled: {self.duplicate_fills})",
                  f"  cash {fmt_money(self.cash)}; exchange {fmt_money(self.exchange_cash)} "
                  f"(available {fmt_money(self.balance)})"]
         for t, (ours, theirs) in sorted(self.position_mismatches.items()):
