@@ -15,7 +15,7 @@ __all__ = ["OneShot", "QuoteJoiner"]
 
 
 class QuoteJoiner(Strategy):
-    params = {"qty": 1, "edge_cents": 2, "max_position": 5}
+    params = {"qty": 1, "edge_cents": 2, "max_position": 5, "min_interval_s": 1.0}
 
     def on_reconciled(self, report) -> None:
         self.log.info("reconciled: %s", report)
@@ -24,12 +24,15 @@ class QuoteJoiner(Strategy):
         self.qty = self.params["qty"] * CONTRACT
         self.edge = cents(self.params["edge_cents"])
         self.limit = self.params["max_position"] * CONTRACT
+        self.gap = int(float(self.params["min_interval_s"]) * 1e9)
+        self.acted: dict[str, int] = {}
         self.subscribe(list(self.markets))
 
     def on_book(self, book) -> None:
         t = book.ticker
-        if book.yes_bid is None or book.no_bid is None:
+        if book.yes_bid is None or book.no_bid is None or self.now - self.acted.get(t, 0) < self.gap:
             return
+        self.acted[t] = self.now  # at most one decision per market per min_interval_s
         pos = self.position(t)
         mine = self.open_orders(t)
         buys = [o for o in mine if o.action == "buy"]
