@@ -219,3 +219,23 @@ def test_decrease_and_amend(env):
         settle(broker, lambda: o.status == OrderStatus.CANCELLED)
     finally:
         broker.stop()
+
+
+def test_cancel_timeout_and_5xx_are_checked_by_reading_the_order(env):
+    ex, kid, *_ = env
+    broker, sink = make(env)
+    try:
+        bid = ex.engine.top(T)["yes_bid"]
+        a, b = order(price=bid - cents(5)), order(price=bid - cents(6))
+        broker.submit(a)
+        broker.submit(b)
+        settle(broker, lambda: a.status == b.status == OrderStatus.ACCEPTED)
+        ex.faults.order_timeout(1)  # the cancel executes, its answer is lost
+        broker.cancel(a)
+        settle(broker, lambda: a.status == OrderStatus.CANCELLED)
+        ex.faults.server_errors(1, status=500, path="*/portfolio/orders/*")  # the cancel never executes
+        broker.cancel(b)
+        settle(broker, lambda: b.status == OrderStatus.CANCELLED)
+        assert [o.status for o in exchange_orders(ex, kid)] == ["canceled", "canceled"]
+    finally:
+        broker.stop()
