@@ -87,12 +87,14 @@ def _select_markets(catalog: Path, markets: Iterable[str] | None, series: Iterab
 
 def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path, markets=None, start=None,
                  end=None, params: dict[str, Any] | None = None, starting_cash: int | None = None,
-                 **model_options: Any) -> Result:
+                 risk=None, **model_options: Any) -> Result:
     """Replay ``catalog`` through ``strategy`` with the simulated broker; return a ``Result``.
 
     ``markets`` (tickers) or ``series`` (a model option) select markets; ``start``/``end``
     (``end`` exclusive) accept ns ints or time strings; ``starting_cash`` is in money units
-    (default $10,000). Model options: see ``framework.backtest._MODEL_OPTIONS``.
+    (default $10,000). ``risk`` is an optional pre-trade gate (``framework.live.risk.RiskGate``),
+    the same one live runs use, so limits behave alike. Model options: see
+    ``framework.backtest._MODEL_OPTIONS``.
     """
     unknown = sorted(set(model_options) - set(_MODEL_OPTIONS))
     if unknown:
@@ -132,7 +134,7 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
         bar = tqdm(total=feed.total_rows, unit="ev", unit_scale=True, desc="backtest", leave=False)
         progress = bar.update
     engine = Engine(strat, feed, broker, portfolio, market_rows, equity_interval=interval, start=start_ns, end=end_ns,
-                    progress=progress)
+                    progress=progress, risk=risk)
     try:
         engine.run()
     finally:

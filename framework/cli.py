@@ -58,7 +58,6 @@ def _add_backtest(sub) -> None:
 
 
 def _cmd_backtest(args) -> int:
-    from .backtest import run_backtest
     from .core.config import RunConfig, load_config
 
     if args.config:
@@ -68,12 +67,20 @@ def _cmd_backtest(args) -> int:
     else:
         cfg = load_config(DEFAULT_CONFIG)
     if cfg.mode != "backtest":
-        raise CLIError(f"{cfg.path}: mode is {cfg.mode!r}; `kalshi backtest` runs mode = \"backtest\" configs "
-                       "(paper and live runs are not available yet in this version)")
+        raise CLIError(f"{cfg.path}: mode is {cfg.mode!r}; `kalshi backtest` runs mode = \"backtest\" configs; "
+                       f"use `kalshi {cfg.mode} {cfg.path}` (or `kalshi run CONFIG --mode backtest`)")
+    return backtest_from_config(cfg, args)
+
+
+def backtest_from_config(cfg, args) -> int:
+    """Run a backtest from a parsed config plus command-line overrides; print the summary and
+    write the run folder. Shared by ``kalshi backtest`` and ``kalshi run --mode backtest``."""
+    from .backtest import run_backtest
+
     strategy = args.strategy or cfg.strategy
     if not strategy:
         raise CLIError("no strategy given: set [run] strategy in the config or pass --strategy module:Class")
-    catalog = Path(args.catalog) if args.catalog else cfg.catalog
+    catalog = Path(args.catalog) if getattr(args, "catalog", None) else cfg.catalog
     if catalog is None:
         raise CLIError("no catalog given: set [run] catalog in the config or pass --catalog DIR")
     if not catalog.is_dir():
@@ -85,11 +92,17 @@ def _cmd_backtest(args) -> int:
     name = cfg.path.stem if cfg.path is not None else strategy.rpartition(":")[2].lower()
     out = Path(args.out) if args.out else (cfg.out or Path("runs") / name)
     opts = cfg.model_options()
-    opts["progress"] = not args.no_progress and sys.stderr.isatty()
+    opts["progress"] = not getattr(args, "no_progress", False) and sys.stderr.isatty()
+    if cfg.risk:  # the same pre-trade gate live runs use, so limits behave alike
+        from .live.config import risk_limits
+        from .live.risk import RiskGate
+
+        opts["risk"] = RiskGate(risk_limits(cfg.risk, defaults=False))
     print(f"backtest {strategy} on {catalog}", flush=True)
     t0 = time.perf_counter()
-    result = run_backtest(strategy, catalog, markets=markets, start=args.start or cfg.start,
-                          end=args.end or cfg.end, params=params, starting_cash=cfg.starting_cash, **opts)
+    result = run_backtest(strategy, catalog, markets=markets, start=getattr(args, "start", None) or cfg.start,
+                          end=getattr(args, "end", None) or cfg.end, params=params,
+                          starting_cash=cfg.starting_cash, **opts)
     elapsed = time.perf_counter() - t0
     result.write(out)
     n = result.metrics["n_events"]

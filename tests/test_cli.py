@@ -95,3 +95,28 @@ def test_non_backtest_mode_is_refused(tmp_path):
     cfg.write_text('[run]\nmode = "live"\nstrategy = "strategies.longshot:LongshotFade"\n'
                    f'catalog = "{ROOT / "data" / "sample"}"\n')
     assert_one_line_error(kalshi("backtest", str(cfg)), "mode is 'live'")
+
+
+def test_risk_limits_apply_in_backtests(tmp_path):
+    cfg = tmp_path / "risk.toml"
+    cfg.write_text('[run]\nstrategy = "strategies.longshot:LongshotFade"\n'
+                   f'catalog = "{ROOT / "data" / "sample"}"\n[risk]\nmax_position = 5\n')
+    out = tmp_path / "out"
+    proc = kalshi("backtest", str(cfg), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    import pandas as pd
+
+    orders = pd.read_parquet(out / "orders.parquet")
+    denied = orders[orders["status"] == "rejected"]
+    assert len(denied) > 0
+    assert denied["reason"].str.startswith("risk: max position").all()
+    fills = pd.read_parquet(out / "fills.parquet")
+    assert (fills.groupby("ticker")["qty"].sum() <= 500).all()  # never above 5 contracts per market
+
+
+def test_run_mode_backtest_matches_backtest_command(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert kalshi("backtest", "backtests/longshot.toml", "--out", str(a)).returncode == 0
+    proc = kalshi("run", "backtests/longshot.toml", "--mode", "backtest", "--out", str(b))
+    assert proc.returncode == 0, proc.stderr
+    assert (a / "metrics.json").read_text() == (b / "metrics.json").read_text()

@@ -30,7 +30,8 @@ from typing import Any
 
 from ..units import dollars
 
-__all__ = ["ConfigError", "RunConfig", "load_config"]
+__all__ = ["ConfigError", "RunConfig", "check_keys", "load_config", "parse_run", "read_toml", "resolve_path",
+           "time_str"]
 
 RUN_KEYS = {
     "mode": "backtest | paper | live",
@@ -75,6 +76,8 @@ class RunConfig:
     equity_interval: str | None = "1h"
     params: dict[str, Any] = field(default_factory=dict)
     broker: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Any] = field(default_factory=dict)  # raw [live] table (framework.live.config)
+    risk: dict[str, Any] = field(default_factory=dict)  # raw [risk] table, human units
 
     def model_options(self) -> dict[str, Any]:
         opts = dict(self.broker)
@@ -84,15 +87,19 @@ class RunConfig:
         return opts
 
 
-def _check_keys(table: dict, allowed: dict[str, str], where: str, path: Path | None) -> None:
+def check_keys(table: dict, allowed: dict[str, str], where: str, path: Path | None) -> None:
+    """Refuse keys of a TOML table that are not in ``allowed``, naming the valid ones."""
     for key in table:
         if key not in allowed:
             valid = ", ".join(sorted(allowed))
             raise ConfigError(f"{path or 'config'}: unknown key '{key}' in [{where}]; valid keys: {valid}")
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Parse and validate a TOML run configuration."""
+SECTIONS = ("run", "params", "broker", "live", "risk")  # [live] and [risk]: see framework.live.config
+
+
+def read_toml(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Read a config file: one-line errors for a missing file, bad TOML or an unknown section."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}; pass a path such as backtests/momentum.toml")
@@ -101,12 +108,28 @@ def load_config(path: str | Path) -> RunConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     for section in raw:
-        if section not in ("run", "params", "broker"):
-            raise ConfigError(f"{p}: unknown section [{section}]; valid sections: [run], [params], [broker]")
+        if section not in SECTIONS:
+            raise ConfigError(f"{p}: unknown section [{section}]; valid sections: "
+                              + ", ".join(f"[{s}]" for s in SECTIONS))
+    return p, raw
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Parse and validate a TOML run configuration (``[live]``/``[risk]`` are kept raw here and
+    validated by ``framework.live.config``)."""
+    p, raw = read_toml(path)
+    cfg = parse_run(p, raw)
+    cfg.live = dict(raw.get("live", {}))
+    cfg.risk = dict(raw.get("risk", {}))
+    return cfg
+
+
+def parse_run(p: Path, raw: dict[str, Any]) -> RunConfig:
+    """The ``[run]``, ``[params]`` and ``[broker]`` tables of a parsed config file."""
     run = raw.get("run", {})
     broker = raw.get("broker", {})
-    _check_keys(run, RUN_KEYS, "run", p)
-    _check_keys(broker, BROKER_KEYS, "broker", p)
+    check_keys(run, RUN_KEYS, "run", p)
+    check_keys(broker, BROKER_KEYS, "broker", p)
     cfg = RunConfig(path=p, params=dict(raw.get("params", {})), broker=dict(broker))
     base = p.parent
     mode = run.get("mode", "backtest")
@@ -115,7 +138,7 @@ def load_config(path: str | Path) -> RunConfig:
     cfg.mode = mode
     cfg.strategy = run.get("strategy")
     if "catalog" in run:
-        cfg.catalog = _resolve(base, run["catalog"])
+        cfg.catalog = resolve_path(base, run["catalog"])
     for key in ("markets", "series"):
         if key in run:
             val = run[key]
@@ -124,21 +147,22 @@ def load_config(path: str | Path) -> RunConfig:
             if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
                 raise ConfigError(f"{p}: [run] {key} must be a list of tickers")
             setattr(cfg, key, val)
-    cfg.start = _time_str(run.get("start"), "start", p)
-    cfg.end = _time_str(run.get("end"), "end", p)
+    cfg.start = time_str(run.get("start"), "start", p)
+    cfg.end = time_str(run.get("end"), "end", p)
     if "starting_cash" in run:
         try:
             cfg.starting_cash = dollars(str(run["starting_cash"]))
         except ValueError as exc:
             raise ConfigError(f"{p}: [run] starting_cash: {exc}") from None
     if "out" in run:
-        cfg.out = _resolve(base, run["out"])
+        cfg.out = resolve_path(base, run["out"])
     if "equity_interval" in run:
         cfg.equity_interval = run["equity_interval"]
     return cfg
 
 
-def _resolve(base: Path, value: str) -> Path:
+def resolve_path(base: Path, value: str) -> Path:
+    """A path from a config file: relative to the file first, then to the working directory."""
     q = Path(value).expanduser()
     if q.is_absolute():
         return q
@@ -147,7 +171,8 @@ def _resolve(base: Path, value: str) -> Path:
     return cand if cand.exists() or not Path(value).exists() else Path(value)
 
 
-def _time_str(value: Any, key: str, p: Path) -> str | None:
+def time_str(value: Any, key: str, p: Path) -> str | None:
+    """A [run] start/end value (TOML date, datetime or string) as an ISO string."""
     if value is None:
         return None
     if hasattr(value, "isoformat"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 __all__ = ["add_parser", "main"]
@@ -72,35 +71,11 @@ def _params(items: list[str]) -> dict[str, str]:
 
 
 def _run_backtest(cfg, args) -> int:
-    import inspect
-
-    from ..backtest import run_backtest
-    from .config import risk_limits
-    from .risk import RiskGate
+    from ..cli import backtest_from_config
 
     run = cfg.run
-    strategy = args.strategy or run.strategy
-    if not strategy:
-        raise ValueError("no strategy given: set [run] strategy in the config or pass --strategy module:Class")
-    params = dict(run.params)
-    params.update(_params(args.param))
-    markets = args.markets.split(",") if args.markets else run.markets
-    out = Path(args.out) if args.out else (run.out or Path("runs") / (cfg.path.stem if cfg.path else "run"))
-    opts = run.model_options()
-    if cfg.risk:
-        if "risk" in inspect.signature(run_backtest).parameters:
-            opts["risk"] = RiskGate(risk_limits(cfg.risk, defaults=False))
-        else:
-            print("note: [risk] limits are not applied in backtests by this version of run_backtest",
-                  file=sys.stderr)
-    print(f"backtest {strategy} on {run.catalog}", flush=True)
-    t0 = time.perf_counter()
-    result = run_backtest(strategy, run.catalog, markets=markets, start=run.start, end=run.end, params=params,
-                          starting_cash=run.starting_cash, **opts)
-    result.write(out)
-    print(result.summary())
-    print(f"\n  {result.metrics['n_events']:,} events in {time.perf_counter() - t0:.2f} s; wrote {out}/")
-    return 0
+    run.risk = cfg.risk  # [risk] applies in backtests too
+    return backtest_from_config(run, args)
 
 
 def cmd_run(args) -> int:

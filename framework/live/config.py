@@ -17,21 +17,11 @@ Unknown keys are errors that name the key and list the valid ones.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.config import (
-    BROKER_KEYS,
-    MODES,
-    RUN_KEYS,
-    ConfigError,
-    RunConfig,
-    _check_keys,
-    _resolve,
-    _time_str,
-)
+from ..core.config import ConfigError, RunConfig, check_keys, parse_run, read_toml, resolve_path
 from ..units import UnitError, cents, contracts, dollars
 from .risk import RiskLimits
 
@@ -102,61 +92,14 @@ class LiveConfig:
         return self.live.get(key, default)
 
 
-def _load_run(p: Path, raw: dict) -> RunConfig:
-    """The ``[run]``/``[params]``/``[broker]`` part, validated like ``core.config.load_config``."""
-    run = raw.get("run", {})
-    broker = raw.get("broker", {})
-    _check_keys(run, RUN_KEYS, "run", p)
-    _check_keys(broker, BROKER_KEYS, "broker", p)
-    cfg = RunConfig(path=p, params=dict(raw.get("params", {})), broker=dict(broker))
-    base = p.parent
-    mode = run.get("mode", "backtest")
-    if mode not in MODES:
-        raise ConfigError(f"{p}: [run] mode must be one of {', '.join(MODES)}, got {mode!r}")
-    cfg.mode = mode
-    cfg.strategy = run.get("strategy")
-    if "catalog" in run:
-        cfg.catalog = _resolve(base, run["catalog"])
-    for key in ("markets", "series"):
-        if key in run:
-            val = run[key]
-            if isinstance(val, str):
-                val = [val]
-            if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
-                raise ConfigError(f"{p}: [run] {key} must be a list of tickers")
-            setattr(cfg, key, val)
-    cfg.start = _time_str(run.get("start"), "start", p)
-    cfg.end = _time_str(run.get("end"), "end", p)
-    if "starting_cash" in run:
-        try:
-            cfg.starting_cash = dollars(str(run["starting_cash"]))
-        except ValueError as exc:
-            raise ConfigError(f"{p}: [run] starting_cash: {exc}") from None
-    if "out" in run:
-        cfg.out = _resolve(base, run["out"])
-    if "equity_interval" in run:
-        cfg.equity_interval = run["equity_interval"]
-    return cfg
-
-
 def load_live_config(path: str | Path) -> LiveConfig:
     """Parse and validate a TOML run configuration that may carry ``[live]`` and ``[risk]``."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}; pass a path such as backtests/local_live.toml")
-    try:
-        raw = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    for section in raw:
-        if section not in ("run", "params", "broker", "live", "risk"):
-            raise ConfigError(f"{p}: unknown section [{section}]; valid sections: [run], [params], [broker], "
-                              "[live], [risk]")
-    run = _load_run(p, raw)
+    p, raw = read_toml(path)
+    run = parse_run(p, raw)
     live = dict(raw.get("live", {}))
     risk = dict(raw.get("risk", {}))
-    _check_keys(live, LIVE_KEYS, "live", p)
-    _check_keys(risk, RISK_KEYS, "risk", p)
+    check_keys(live, LIVE_KEYS, "live", p)
+    check_keys(risk, RISK_KEYS, "risk", p)
     for key, allowed in (("env", ENVS), ("feed", FEEDS + ("replay",))):
         if key in live and live[key] not in allowed:
             raise ConfigError(f"{p}: [live] {key} must be one of {', '.join(allowed)}, got {live[key]!r}")
@@ -166,7 +109,7 @@ def load_live_config(path: str | Path) -> LiveConfig:
         raise ConfigError(f"{p}: [live] broker must be one of {', '.join(BROKERS)}, got {live['broker']!r}{hint}")
     for key in ("state_dir", "key_file"):
         if key in live:
-            live[key] = str(_resolve(p.parent, str(live[key])))
+            live[key] = str(resolve_path(p.parent, str(live[key])))
     try:
         risk_limits(risk, defaults=False)
     except (ValueError, UnitError) as exc:
