@@ -125,3 +125,14 @@ def test_snapshot_is_a_copy():
     b.set_level(True, cents(40), 0)
     assert snap["yes_bid"] == cents(40) and snap["yes"] == [(cents(40), contracts(10))]
     assert snap["no"] == [(cents(55), contracts(3))]
+
+
+def test_touch_price_is_what_a_marketable_order_trades_at():
+    b = OrderBook("M")
+    b.set_top(1, 4000, 5500, 100, 200)  # YES bid 0.40, NO bid 0.55 -> YES ask 0.45, NO ask 0.60
+    assert b.touch_price("yes", "buy") == 4500
+    assert b.touch_price("yes", "sell") == 4000
+    assert b.touch_price("no", "buy") == 6000
+    assert b.touch_price("no", "sell") == 5500
+    b.set_top(2, 0, 5500, None, 200)  # YES bid side empty
+    assert b.touch_price("yes", "sell") is None and b.touch_price("no", "buy") is None

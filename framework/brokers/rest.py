@@ -177,12 +177,7 @@ class RestBroker:
 
     def _marketable_price(self, order: Order) -> int | None:
         book = self.books.get(order.ticker)
-        if book is None:
-            return None
-        if order.action == "buy":
-            opp = book.no_bid if order.side == "yes" else book.yes_bid
-            return None if opp is None else DOLLAR - opp
-        return book.yes_bid if order.side == "yes" else book.no_bid
+        return None if book is None else book.touch_price(order.side, order.action)
 
     def _update(self, order: Order, status: str | None = None, reason: str | None = None, kind: str | None = None,
                 acked: bool = False, detail: Any = None) -> None:

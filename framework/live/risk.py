@@ -117,12 +117,7 @@ class RiskGate:
     def _visible_price(order, engine) -> int | None:
         """Best opposite price on the order's own side: the price a marketable order would pay."""
         book = engine.books.get(order.ticker)
-        if book is None:
-            return None
-        if order.action == "buy":
-            opp = book.no_bid if order.side == "yes" else book.yes_bid
-            return None if opp is None else DOLLAR - opp
-        return book.yes_bid if order.side == "yes" else book.no_bid
+        return None if book is None else book.touch_price(order.side, order.action)
 
     def _cost(self, order, engine, qty: int) -> int:
         """Cash the order would use if it filled ``qty``: own-leg price (a sell opens the other leg)."""

@@ -66,6 +66,14 @@ class OrderBook:
             return None
         return (self.yes_bid + DOLLAR - self.no_bid) // 2
 
+    def touch_price(self, side: str, action: str) -> int | None:
+        """The price on ``side``'s own scale at which a marketable ``action`` order trades at
+        the touch: buying YES pays the YES ask, selling YES gets the YES bid, and the mirror for
+        NO. ``None`` when that side of the book is empty."""
+        if action == "buy":
+            return self.yes_ask if side == "yes" else self.no_ask
+        return self.yes_bid if side == "yes" else self.no_bid
+
     def levels(self, side: str = "yes") -> list[tuple[int, int | None]]:
         """Bid levels of ``side`` ("yes" or "no") as ``(price, size)``, best (highest) first.
 
