@@ -29,6 +29,20 @@ is sent until the order is reconciled, either by an authoritative ExecutionRepor
 
 Threading: the session's reader thread only enqueues; every state change happens on the
 engine thread inside :meth:`submit`, :meth:`cancel` and :meth:`poll`.
+
+Journaling hooks (all optional, all called on the engine thread; the live runner sets them):
+
+* ``before_send(kind, order, clordid, info)``: called BEFORE a NewOrderSingle (``kind="new"``,
+  ``info = {"price": own-side limit, "tif": ...}``), OrderCancelRequest (``"cancel"``),
+  OrderCancelReplaceRequest (``"replace"``, ``info = {"price", "qty"}``) or mass cancel
+  (``"mass"``, ``order=None``) is written to the session. If it raises, nothing is sent (a new
+  order is REJECTED ``not sent: ...``), so an order can never go out without its intent;
+* ``after_send(kind, order, clordid, seq)``: the message is on the wire (stored, MsgSeqNum ``seq``);
+* ``on_fill(order, fill, fill_key)``: after the sink saw a fill; ``fill_key`` is a stable id of
+  it (TrdMatchID 880 when the report is one whole trade, else ``fix:<order>:<CumQty>``).
+
+A new order's ClOrdID (11) IS its ``client_order_id``: a uuid4 unless the strategy set one, so
+it is unique across restarts (engine order ids such as ``O1`` restart from 1 and are never used).
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -56,6 +71,7 @@ log = logging.getLogger(__name__)
 EXCHANGE_UNAVAILABLE = "EXCHANGE_UNAVAILABLE"
 _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 _RESTING = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+_CLORDID_RE = re.compile(r"^[-\w:+=/]{1,64}$")  # Kalshi: <= 64 chars of [-\w:+=/]
 
 
 def fix_side_price(side: str, action: str, price: int) -> tuple[str, int]:
@@ -125,6 +141,10 @@ class FixBroker:
         self.frozen: dict[str, set[str]] = {}  # ticker -> order_ids whose outcome is unknown
         self._need_reconcile_at: float | None = None
         self.events: list[tuple[str, dict]] = []  # session events seen (for tools and tests)
+        # journaling hooks (see the module docstring)
+        self.before_send: Callable[[str, Order | None, str, dict], None] | None = None
+        self.after_send: Callable[[str, Order | None, str, int], None] | None = None
+        self.on_fill: Callable[[Order, Fill, str], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FixBroker:
@@ -224,9 +244,13 @@ class FixBroker:
             qty = format_qty(order.qty, self.config.qty_decimals)
         except ValueError as e:
             return self._reject(order, str(e))
-        clid = self._new_clordid()
-        if order.client_order_id == order.order_id:
-            order.client_order_id = clid
+        if not order.client_order_id or order.client_order_id == order.order_id:
+            order.client_order_id = str(uuid.uuid4())
+        clid = order.client_order_id
+        if not _CLORDID_RE.match(clid):
+            return self._reject(order, f"client_order_id {clid!r} is not a valid ClOrdID (<= 64 chars of [-\\w:+=/])")
+        if clid in self.by_clordid:
+            return self._reject(order, f"client_order_id {clid!r} was used before")
         inst = "6" if order.post_only else ("E" if order.reduce_only else None)
         body = [(Tag.ClOrdID, clid), (Tag.Symbol, order.ticker), (Tag.Side, side), (Tag.OrderQty, qty),
                 (Tag.OrdType, "2"), (Tag.Price, px),
@@ -235,6 +259,12 @@ class FixBroker:
         self._clid[order.order_id] = clid
         self._limit[order.order_id] = price
         self._tif[order.order_id] = tif
+        if self.before_send is not None:
+            try:
+                self.before_send("new", order, clid, {"price": price, "tif": tif})  # BEFORE the send
+            except Exception as e:
+                log.exception("FIX: before_send hook failed; order %s not sent", order.order_id)
+                return self._reject(order, f"not sent: could not record the intent ({type(e).__name__}: {e})")
         try:
             seq = self.session.send(MsgType.NewOrderSingle, body)
         except NotLoggedOn as e:
@@ -242,6 +272,8 @@ class FixBroker:
         except SendFailed as e:
             self.live[order.order_id] = order
             return self._mark_unknown(order, str(e))
+        if self.after_send is not None:
+            self.after_send("new", order, clid, seq)
         self._reqs[seq] = _Req("new", order, clid)
         self.live[order.order_id] = order
         self._ack_deadline[order.order_id] = self.monotonic() + self.config.ack_timeout_s
@@ -259,6 +291,8 @@ class FixBroker:
         clid = self._new_clordid()
         body = [(Tag.ClOrdID, clid), (Tag.OrigClOrdID, orig), (Tag.OrderID, order.exchange_order_id),
                 (Tag.Side, side), (Tag.Symbol, order.ticker)]
+        if not self._hook_before("cancel", order, clid, {"orig_clordid": orig}):
+            return None
         self.by_clordid[clid] = order
         try:
             seq = self.session.send(MsgType.OrderCancelRequest, body)
@@ -267,6 +301,8 @@ class FixBroker:
             return self._update(order)
         except SendFailed as e:
             return self._mark_unknown(order, f"cancel: {e}")
+        if self.after_send is not None:
+            self.after_send("cancel", order, clid, seq)
         self._reqs[seq] = _Req("cancel", order, clid)
         self._cancel_deadline[order.order_id] = self.monotonic() + self.config.ack_timeout_s
 
@@ -286,6 +322,9 @@ class FixBroker:
         body = [(Tag.ClOrdID, clid), (Tag.OrigClOrdID, self._clid[order.order_id]),
                 (Tag.OrderID, order.exchange_order_id), (Tag.OrderQty, format_qty(new_qty, self.config.qty_decimals)),
                 (Tag.OrdType, "2"), (Tag.Price, px), (Tag.Side, side), (Tag.Symbol, order.ticker)]
+        if not self._hook_before("replace", order, clid, {"price": new_price, "qty": new_qty,
+                                                          "orig_clordid": self._clid[order.order_id]}):
+            return None
         self.by_clordid[clid] = order
         try:
             seq = self.session.send(MsgType.OrderCancelReplaceRequest, body)
@@ -294,6 +333,8 @@ class FixBroker:
             return self._update(order)
         except SendFailed as e:
             return self._mark_unknown(order, f"replace: {e}")
+        if self.after_send is not None:
+            self.after_send("replace", order, clid, seq)
         self._reqs[seq] = _Req("replace", order, clid)
         self._cancel_deadline[order.order_id] = self.monotonic() + self.config.ack_timeout_s
 
@@ -301,9 +342,13 @@ class FixBroker:
         """Mass cancel (35=q, 530=6) where the session supports it, else one cancel per order."""
         if ticker is None and self.config.mass_cancel_supported and self.session.logged_on:
             clid = self._new_clordid()
+            if not self._hook_before("mass", None, clid, {"orders": [o.client_order_id for o in self.live.values()]}):
+                return
             try:
                 seq = self.session.send(MsgType.OrderMassCancelRequest,
                                         [(Tag.ClOrdID, clid), (Tag.MassCancelRequestType, "6")])
+                if self.after_send is not None:
+                    self.after_send("mass", None, clid, seq)
                 self._reqs[seq] = _Req("mass", None, clid)
                 return
             except (NotLoggedOn, SendFailed) as e:
@@ -311,6 +356,26 @@ class FixBroker:
         for order in list(self.live.values()):
             if ticker is None or order.ticker == ticker:
                 self.cancel(order)
+
+    def _hook_before(self, kind: str, order: Order | None, clid: str, info: dict) -> bool:
+        """Run ``before_send`` for a cancel/replace/mass cancel; False (nothing sent) if it fails."""
+        if self.before_send is None:
+            return True
+        try:
+            self.before_send(kind, order, clid, info)
+            return True
+        except Exception as e:
+            log.exception("FIX: before_send hook failed; %s not sent", kind)
+            if order is not None:
+                order.reason = f"{kind} not sent: could not record it ({type(e).__name__}: {e})"
+                self._update(order)
+            return False
+
+    def _emit_fill(self, order: Order, fill: Fill, fill_key: str) -> None:
+        if self.sink is not None:
+            self.sink.fill(order, fill)
+        if self.on_fill is not None:
+            self.on_fill(order, fill, fill_key)
 
     # ------------------------------------------------------------------ market events (exchange-side)
     def on_book(self, book) -> None:
@@ -512,9 +577,11 @@ class FixBroker:
         order.status = OrderStatus.FILLED if order.filled_qty >= order.qty else OrderStatus.PARTIALLY_FILLED
         if order.status == OrderStatus.FILLED:
             self._forget(order)
-        if self.sink is not None:
-            self.sink.fill(order, Fill(order.ticker, order.side, order.action, own, delta, fee, self._now(),
-                                       order.order_id, is_maker))
+        match_id = msg.get(Tag.TrdMatchID)
+        key = match_id if (match_id and last_qty == delta) else \
+            f"fix:{order.exchange_order_id or order.client_order_id}:{order.filled_qty}"
+        self._emit_fill(order, Fill(order.ticker, order.side, order.action, own, delta, fee, self._now(),
+                                    order.order_id, is_maker), key)
 
     @staticmethod
     def _exchange_fee(msg: Message) -> int | None:
@@ -632,9 +699,9 @@ class FixBroker:
                 order.filled_qty += missed
                 order.avg_price_num += own * missed
                 order.status = OrderStatus.FILLED if order.filled_qty >= order.qty else OrderStatus.PARTIALLY_FILLED
-                if self.sink is not None:
-                    self.sink.fill(order, Fill(order.ticker, order.side, order.action, own, missed, fee,
-                                               self._now(), order.order_id, False))
+                self._emit_fill(order, Fill(order.ticker, order.side, order.action, own, missed, fee,
+                                            self._now(), order.order_id, False),
+                                f"fix:{order.exchange_order_id or order.client_order_id}:{order.filled_qty}")
             if s.status != order.status or s.status in _TERMINAL:
                 self._update(order, s.status, "reconciled")
             self._unfreeze(order)
