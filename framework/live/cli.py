@@ -24,6 +24,9 @@ def _common(p: argparse.ArgumentParser, with_mode: bool) -> None:
     p.add_argument("--broker", choices=("rest", "fix"), help="live order path (overrides [live] broker)")
     p.add_argument("--feed", choices=("auto", "ws", "rest"), help="market data (overrides [live] feed)")
     p.add_argument("--port", type=int, help="local exchange port (env local)")
+    p.add_argument("--fix-port", type=int, dest="fix_port",
+                   help="FIX port for --broker fix (overrides [live] fix_port; env local: the port "
+                        "`kalshi exchange --fix-port` printed)")
     p.add_argument("--state-dir", help="journal/control folder (default <out>/state)")
     p.add_argument("--out", help="run folder to write (default runs/<config name>)")
     p.add_argument("--duration", help="stop after this long, e.g. 30s, 10min")
@@ -88,7 +91,8 @@ def cmd_run(args) -> int:
                                 state_dir=args.state_dir, out=args.out, duration=args.duration,
                                 broker=args.broker, feed=args.feed, port=args.port,
                                 markets=args.markets.split(",") if args.markets else None,
-                                params=_params(args.param), strategy=args.strategy)
+                                params=_params(args.param), strategy=args.strategy,
+                                fix_port=args.fix_port)
     if settings.mode == "backtest":
         return _run_backtest(cfg, args)
     if settings.env.name == "prod" and settings.mode == "live":

@@ -50,7 +50,10 @@ LIVE_KEYS = {
     "cancel_on_exit": "cancel open orders when the run stops (default true)",
     "tier": "rate-limit tier of the key: basic | advanced | premier | paragon | prime (default basic)",
     "fix_session": "FIX session type for broker = 'fix' (default 'NR')",
-    "fix_port": "FIX port of the local exchange (broker = 'fix', env local)",
+    "fix_port": "FIX port (broker = 'fix'); required for env local (`kalshi exchange --fix-port`), "
+                "else Kalshi's port of fix_session",
+    "fix_host": "FIX host (default: Kalshi's order-entry host of the env; env local: the exchange's host)",
+    "fix_heartbeat": "FIX HeartBtInt in seconds (default 30)",
 }
 RISK_KEYS = {
     "max_position": "contracts per market, worst case with open orders",

@@ -54,6 +54,7 @@ class Settings:
     series: list[str] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     strategy: str | None = None
+    fix_port: int | None = None  # broker = "fix": the acceptor's port (required for env local)
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.cfg.live.get(key, default)
@@ -73,7 +74,8 @@ def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | Non
                      yes_really_trade_prod: bool = False, state_dir: str | None = None, out: str | None = None,
                      duration: Any = None, broker: str | None = None, feed: str | None = None,
                      port: int | None = None, markets: list[str] | None = None,
-                     params: dict[str, Any] | None = None, strategy: str | None = None) -> Settings:
+                     params: dict[str, Any] | None = None, strategy: str | None = None,
+                     fix_port: int | None = None) -> Settings:
     """Validate the combination of config and command-line choices; refuse inconsistent setups."""
     where = cfg.path or "config"
     mode = mode or cfg.mode
@@ -118,6 +120,17 @@ def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | Non
             if missing:
                 raise ConfigError(f"{where}: trading on prod needs explicit [risk] limits: "
                                   f"{', '.join(missing)} (see docs/live-trading.md)")
+    fix_port = fix_port if fix_port is not None else live.get("fix_port")
+    if broker_kind == "fix":
+        fix_session = str(live.get("fix_session", "NR")).upper()
+        if fix_session not in ("NR", "RT"):
+            raise ConfigError(f"{where}: [live] fix_session must be 'NR' or 'RT', got {fix_session!r}")
+        if fix_port is not None and (not isinstance(fix_port, int) or isinstance(fix_port, bool) or fix_port <= 0):
+            raise ConfigError(f"{where}: the FIX port must be a positive integer, got {fix_port!r}")
+        if environment.name == "local" and fix_port is None:
+            raise ConfigError(f"{where}: broker = 'fix' on the local exchange needs its FIX port: pass --fix-port "
+                              "PORT or set [live] fix_port (start the exchange with `kalshi exchange --fix-port "
+                              "9878`; it prints the port)")
     mkts = markets or cfg.run.markets
     if mode != "backtest" and not mkts and not cfg.run.series:
         raise ConfigError(f"{where}: {mode} mode needs [run] markets (tickers) or series to trade")
@@ -130,7 +143,8 @@ def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | Non
     p.update(params or {})
     return Settings(cfg, mode, environment, broker_kind, feed_kind, sd, out_dir,
                     _duration_s(duration if duration is not None else live.get("duration")), mkts,
-                    cfg.run.series, p, strategy or cfg.run.strategy)
+                    cfg.run.series, p, strategy or cfg.run.strategy,
+                    fix_port if broker_kind == "fix" else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,8 +303,36 @@ class LiveRunner:
                               fill_poll_interval=float(self.s.option("fill_poll_interval", 1.0)),
                               order_poll_interval=float(self.s.option("order_poll_interval", 2.0)),
                               marketable_cost_cap=bool(self.s.option("marketable_cost_cap", True)))
-        raise ConfigError("broker = 'fix' is not wired into the live runner yet; use broker = 'rest' "
-                          "(see docs/live-trading.md, 'FIX')")
+        if self.s.broker == "fix":
+            from .fix_broker import JournaledFixBroker
+
+            return JournaledFixBroker(self._fix_config(), self._signer(), client=self._client(),
+                                      journal=self.journal, session_no=self.session, fees=self._fees())
+        raise ConfigError(f"unknown broker {self.s.broker!r}")
+
+    def _fix_config(self):
+        """The FIX session of ``broker = "fix"``: SenderCompID = the API key id; sequence numbers in
+        ``<state_dir>/fix-seq.sqlite`` (they survive a restart; NR sessions reset them at logon)."""
+        from urllib.parse import urlsplit
+
+        from ..kalshi.fix import FixConfig
+
+        s = self.s
+        session = str(s.option("fix_session", "NR")).upper()
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        kw: dict[str, Any] = {"store_path": str(s.state_dir / "fix-seq.sqlite"),
+                              "ack_timeout_s": float(s.option("write_timeout", 5.0))}
+        if s.option("fix_heartbeat") is not None:
+            kw["heartbeat_s"] = int(s.option("fix_heartbeat"))
+        if s.fix_port is not None:
+            kw["port"] = int(s.fix_port)
+        key_id = self._signer().key_id
+        if s.env.name == "local":
+            host = s.option("fix_host") or urlsplit(s.env.rest_url).hostname or "127.0.0.1"
+            return FixConfig.kalshi(key_id, session, env="demo", host=host, tls=False, **kw)
+        if s.option("fix_host"):
+            kw["host"] = s.option("fix_host")
+        return FixConfig.kalshi(key_id, session, env=s.env.name, **kw)
 
     # ---- control ----------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -417,6 +459,10 @@ class LiveRunner:
         broker = eng.broker
         strategy._engine = eng
         eng.now = self.clock()
+        if getattr(broker, "start_before_reconcile", False):
+            # FIX: log on first, so reports from now on queue up; reconciliation then reads the
+            # exchange (REST) and the queued reports apply on top without counting anything twice
+            broker.start()
         self.report = reconcile(eng, broker, self.journal, self._client(), session=self.session,
                                 adopt_positions=bool(self.s.option("adopt_exchange_positions", True)),
                                 starting_cash=self.s.cfg.run.starting_cash,
