@@ -179,6 +179,33 @@ def test_daily_loss_switches_to_reducing():
     assert states[2] == OrderStatus.FILLED
 
 
+def test_daily_loss_baseline_survives_a_restart():
+    """The runner journals the day's first equity (on_new_day) and restores it (restore_day):
+    a restart after a loss must not start the day's loss count from zero again."""
+    saved = []
+    first = RiskGate(RiskLimits(max_daily_loss=dollars(1)))
+    first.on_new_day = lambda day, eq: saved.append((day, eq))
+
+    def place(s, book):
+        s.buy(T, contracts(1), price=cents(10))  # rests far below the market
+
+    _, eng = run(place, first)
+    assert saved == [(0, CASH)] and first.state == ACTIVE
+    statuses = []
+
+    def after_loss(s, book):
+        statuses.append(s.buy(T, contracts(1), price=cents(10)).status)
+
+    lost = CASH - dollars(2)  # the process died and came back $2 poorer the same day
+    fresh = RiskGate(RiskLimits(max_daily_loss=dollars(1)))
+    run(after_loss, fresh, cash=lost)
+    assert fresh.state == ACTIVE and statuses == [OrderStatus.ACCEPTED]  # without the baseline: blind
+    restored = RiskGate(RiskLimits(max_daily_loss=dollars(1)))
+    restored.restore_day(*saved[0])
+    run(after_loss, restored, cash=lost)
+    assert restored.state == REDUCING and statuses[-1] == OrderStatus.REJECTED
+
+
 def test_limits_validate():
     import pytest
 

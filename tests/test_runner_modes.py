@@ -186,3 +186,36 @@ def test_sigterm_stops_the_run_cleanly(tmp_path, exch):
     summary = runner.run()
     assert summary["reason"] == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) == before  # handlers restored
+
+
+def test_daily_loss_baseline_is_journaled_and_restored(tmp_path, exch):
+    import time
+
+    from framework.live.journal import Journal
+
+    ex, kid, _ = exch
+    risk = {"max_daily_loss": "5"}
+    cash_before = ex.engine.account(kid).cash
+    s, runner = _runner(tmp_path, exch, risk=risk, live={"duration": "1.5s"})
+    summary = runner.run()
+    assert summary["fills"] >= 1
+    day = time.time_ns() // (86_400 * 10**9)
+    j = Journal(s.state_dir / "journal.sqlite")
+    baseline = j.get("risk_day")
+    j.close()
+    assert baseline == {"day": day, "equity": cash_before}  # flat before the first order: equity = cash
+
+    # a second process the same day, ~$10 under the journaled baseline (the position from run 1 is
+    # marked at the bid), goes REDUCING at its first order
+    s2 = tmp_path / "state2"
+    j = Journal(s2 / "journal.sqlite")
+    j.set("risk_day", {"day": day, "equity": ex.engine.account(kid).cash + dollars(10)})
+    j.close()
+    (tmp_path / "b").mkdir()
+    s, runner = _runner(tmp_path / "b", exch, risk=risk, live={"duration": "1.5s", "state_dir": str(s2)})
+    summary = runner.run()
+    assert summary["fills"] == 0
+    j = Journal(s2 / "journal.sqlite")
+    states = [detail for _, _, _, detail in j.events("risk_state")]
+    j.close()
+    assert states[0]["state"] == "REDUCING" and states[0]["reason"].startswith("daily loss $")

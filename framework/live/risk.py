@@ -16,7 +16,8 @@ Limits (``None`` = off). Quantities are 0.01-contract units, money and prices $0
 * ``max_orders`` per ``rate_window`` ns: order rate (only orders that pass count);
 * ``max_daily_loss``: equity (cash + open positions marked at the bid) below the day's first
   equity by this much switches the gate to REDUCING (or HALTED with ``on_daily_loss="halt"``);
-  days are UTC days of ``engine.now``;
+  days are UTC days of ``engine.now``; the live runner journals the day's baseline, so a
+  restart the same day keeps it (``restore_day``);
 * ``max_price_deviation``: a limit may not be through the visible opposite price by more than
   this (a buy above the best ask + deviation, a sell below the best bid - deviation).
 
@@ -88,6 +89,12 @@ class RiskGate:
         self.day_start_equity: int | None = None
         self.denials = 0
         self.on_state_change = None  # optional callback(state, reason), e.g. the journal
+        self.on_new_day = None  # optional callback(day, equity): the live runner journals the baseline
+
+    def restore_day(self, day: int, equity: int) -> None:
+        """Resume a day's loss baseline (``day`` = UTC days since the epoch), e.g. from the journal
+        after a restart, so that restarting after a loss does not reset the daily-loss limit."""
+        self._day, self.day_start_equity = int(day), int(equity)
 
     # ---- state ---------------------------------------------------------------------------------
     def _set_state(self, state: str, reason: str | None) -> None:
@@ -162,6 +169,8 @@ class RiskGate:
             day = now // _DAY_NS
             if self._day != day or self.day_start_equity is None:
                 self._day, self.day_start_equity = day, eq
+                if self.on_new_day is not None:
+                    self.on_new_day(day, eq)
             loss = self.day_start_equity - eq
             if loss >= lim.max_daily_loss and self.state == ACTIVE:
                 why = f"daily loss {fmt_money(loss)} reached the limit {fmt_money(lim.max_daily_loss)}"

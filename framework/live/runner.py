@@ -419,6 +419,10 @@ class LiveRunner:
             if self.journal is not None:
                 journal = self.journal
                 self.gate.on_state_change = lambda st, why: journal.event("risk_state", {"state": st, "reason": why})
+                baseline = journal.get("risk_day")  # survive a restart: the daily loss keeps counting
+                if baseline is not None:
+                    self.gate.restore_day(baseline["day"], baseline["equity"])
+                self.gate.on_new_day = lambda day, eq: journal.set("risk_day", {"day": day, "equity": eq})
             cash = s.cfg.run.starting_cash
             portfolio = Portfolio(cash if cash is not None else 10_000 * 10_000,
                                   netting=s.cfg.run.broker.get("netting", True))
