@@ -216,3 +216,71 @@ def test_snapshot_groups_at_different_ts_are_separate(tmp_path):
         (at(1), [(cents(40), contracts(1))], [(cents(50), contracts(1))]),
         (at(2), [(cents(41), contracts(1))], []),  # a new snapshot replaces both sides
     ]
+
+
+# ---- many files: the parallel start-up path gives the same sequence as file-by-file -------------
+def _many_files_catalog(root, n_files=40):
+    """Small files (each one batch) of two kinds with varied schemas: some sizes all null, some
+    int32 columns written straight with pyarrow, one file bigger than the batch size."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    quotes = []
+    for i in range(n_files):
+        size = None if i % 5 == 0 else 3 + i % 4
+        quotes.append([q(t, f"M{i:02d}-1", 10 + (t + i) % 50, 40, ybs=size, nbs=size)
+                       for t in range(i % 3, 60, 1 + i % 4)])
+    trades = [[tr(t, f"M{i:02d}-1", 30 + t % 20, 1 + t % 3, trade_id=f"{i}-{t}") for t in range(i % 7, 60, 5)]
+              for i in range(n_files)]
+    make_catalog(root, quotes=quotes, trades=trades)
+    for i in range(3):  # same data model, narrower integer types
+        ts = pa.array([at(t) for t in range(0, 60, 2)], pa.timestamp("ns", tz="UTC"))
+        n = len(ts)
+        table = pa.table({"ts": ts, "ticker": pa.array([f"N{i}-1"] * n),
+                          "yes_bid": pa.array([cents(20 + i)] * n, pa.int32()),
+                          "no_bid": pa.array([cents(70)] * n, pa.int32()),
+                          "yes_bid_size": pa.array([contracts(1)] * n, pa.int32()),
+                          "no_bid_size": pa.array([contracts(2)] * n, pa.int32())})
+        pq.write_table(table, root / "quotes" / f"zz-{i}.parquet")
+    return root
+
+
+@pytest.mark.parametrize("batch_size", [8, 65_536])
+def test_many_files_parallel_open_matches_sequential(tmp_path, monkeypatch, batch_size):
+    import framework.data.replay as replay
+
+    root = _many_files_catalog(tmp_path)
+    feed = ParquetReplayFeed(root, batch_size=batch_size)
+    assert len(feed.files) >= 2 * replay._PARALLEL_OPEN_MIN
+    if batch_size > 1000:  # every file fits one batch: all but the 3 int32 files are scanned
+        sources = [replay._Source(p, k, i, batch_size, feed, meta)
+                   for i, ((k, p), meta) in enumerate(zip(feed.files, feed._metadata))]
+        narrow = {s.index for s in sources if s.path.name.startswith("zz-")}
+        assert len(narrow) == 3  # a schema group too small to scan: opened on the thread pool
+        assert replay._preload_small_files(sources) == set(range(len(sources))) - narrow
+    fast = events_of(feed)
+    monkeypatch.setattr(replay, "_PARALLEL_OPEN_MIN", 10**9)
+    slow = events_of(ParquetReplayFeed(root, batch_size=batch_size))
+    assert fast == slow
+    assert len(fast) == feed.total_rows
+    rank = {QUOTE: 1, TRADE: 2}
+    assert [(e[0], rank[e[1]]) for e in fast] == sorted((e[0], rank[e[1]]) for e in fast)
+    assert {e[3] for e in fast if e[2] == "N1-1"} == {cents(21)}
+
+
+def test_many_files_filters_apply_to_preloaded_batches(tmp_path):
+    root = _many_files_catalog(tmp_path)
+    feed = ParquetReplayFeed(root, markets=["M03-1", "M07-1", "N2-1"], start=at(10), end=at(30))
+    ev = events_of(feed)
+    assert {e[2] for e in ev} == {"M03-1", "M07-1", "N2-1"}
+    assert all(at(10) <= e[0] < at(30) for e in ev)
+
+
+def test_many_files_corrupt_one_is_named(tmp_path):
+    root = _many_files_catalog(tmp_path)
+    bad = root / "quotes" / "part-7.parquet"
+    feed = ParquetReplayFeed(root)  # footers are read here; damage the data pages afterwards
+    data = bad.read_bytes()
+    bad.write_bytes(data[:4] + b"\0" * (len(data) - 12) + data[-8:])
+    with pytest.raises(CatalogError, match="part-7.parquet"):
+        events_of(feed)
