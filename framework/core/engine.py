@@ -195,6 +195,22 @@ class Engine:
     def cancel_timer(self, name: str) -> None:
         self._timers.pop(name, None)
 
+    def settle_market(self, ticker: str, result: str, ts: int | None = None) -> Settlement | None:
+        """Settle ``ticker`` now as ``"yes"`` or ``"no"`` (paper and live runs, when the exchange
+        reports the market finalized; backtests settle from the catalog by themselves).
+
+        Open orders in the market end, the position is paid $1 per winning contract and closed,
+        and the strategy's ``on_settlement`` runs, as in a backtest. Returns the settlement, or
+        ``None`` when the market was already settled in this run.
+        """
+        if result not in ("yes", "no"):
+            raise ValueError(f"settlement result must be 'yes' or 'no', got {result!r}")
+        if any(s.ticker == ticker for s in self.settlements):
+            return None
+        self._results[ticker] = result
+        self._settle(ticker, self.now if ts is None else ts)
+        return self.settlements[-1]
+
     def _settle(self, ticker: str, ts: int) -> None:
         self.broker.market_closed(ticker, ts)
         self._drain()

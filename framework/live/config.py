@@ -44,6 +44,8 @@ LIVE_KEYS = {
     "write_timeout": "seconds to wait for an order write's answer before reconciling (default 5)",
     "fill_poll_interval": "seconds between REST fill polls while the fill socket is down (default 1)",
     "order_poll_interval": "seconds between REST order-state polls (default 2)",
+    "settlement_poll": "seconds between checks for finalized markets, which are then settled "
+                       "(on_settlement) as in a backtest; 0 turns it off (default 30)",
     "ws_fills": "listen to the WebSocket fill channel (default true)",
     "marketable_cost_cap": "send buy_max_cost with marketable buys (Kalshi makes them fill-or-kill; default true)",
     "adopt_exchange_positions": "on restart, take the exchange's positions when they differ (default true)",

@@ -321,8 +321,10 @@ class Journal:
         self._tx(stmts)
         return True
 
-    def save_portfolio(self, portfolio: Portfolio, kind: str | None = None, detail: Any = None) -> None:
+    def save_portfolio(self, portfolio: Portfolio, kind: str | None = None, detail: Any = None,
+                       extra: Iterable[tuple[str, tuple]] = ()) -> None:
         stmts = [self._position_sql(p) for p in portfolio.positions.values()]
+        stmts.extend(extra)
         stmts.append(self._set_sql("cash", portfolio.cash))
         stmts.append(self._set_sql("fees", portfolio.fees))
         if self.get("starting_cash") is None:
@@ -330,6 +332,17 @@ class Journal:
         if kind:
             stmts.append(self._event_sql(kind, None, detail))
         self._tx(stmts)
+
+    def record_settlement(self, settlement, portfolio: Portfolio) -> None:
+        """A market settled during the run: the portfolio after it and the ticker (so a restart
+        never settles it twice), in one transaction."""
+        settled = sorted(set(self.settled_tickers()) | {settlement.ticker})
+        self.save_portfolio(portfolio, "settlement", {
+            "ticker": settlement.ticker, "result": settlement.result, "payout": settlement.payout,
+            "position": settlement.position}, extra=[self._set_sql("settled_tickers", settled)])
+
+    def settled_tickers(self) -> list[str]:
+        return list(self.get("settled_tickers", []))
 
     def load_portfolio(self, netting: bool = True) -> Portfolio | None:
         """The journaled portfolio, or None when the journal has never held one."""

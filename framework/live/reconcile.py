@@ -14,7 +14,9 @@
 4. **Resting orders** the exchange has and the journal lacks are *adopted*: they become open
    orders of this run, flagged ``adopted`` in the journal.
 5. **Positions** are compared with ``GET /portfolio/positions``; a difference is reported and
-   the exchange's position is adopted (the exchange is the truth). **Cash** is compared with the
+   the exchange's position is adopted (the exchange is the truth), except for a market that
+   Kalshi *finalized* while the process was down: that one is settled as in a run ($1 per winning
+   contract, listed in ``settled``), so the payout lands in cash. **Cash** is compared with the
    available balance plus what our resting orders hold back.
 
 The result is a :class:`ReconcileReport`, journaled and handed to ``Strategy.on_reconciled``.
@@ -29,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..kalshi.errors import KalshiError
-from ..model.orders import ACTIVE_STATUSES, Order, OrderStatus
+from ..model.orders import ACTIVE_STATUSES, Order, OrderStatus, Settlement
 from ..model.portfolio import Portfolio
 from ..units import DOLLAR, fmt_contracts, fmt_money, notional
 from .hooks import checkpoint
@@ -52,6 +54,7 @@ class ReconcileReport:
     fills_recovered: int = 0
     duplicate_fills: int = 0  # fills the exchange reported that the journal already had
     position_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)  # ticker: (ours, exchange)
+    settled: dict[str, tuple[str, int]] = field(default_factory=dict)  # finalized while down: (result, payout)
     cash: int = 0
     exchange_cash: int | None = None  # available balance + what our resting orders hold back
     balance: int | None = None  # the exchange's available balance
@@ -76,6 +79,8 @@ class ReconcileReport:
                  f"  fills recovered {self.fills_recovered} (already journaled: {self.duplicate_fills})",
                  f"  cash {fmt_money(self.cash)}; exchange {fmt_money(self.exchange_cash)} "
                  f"(available {fmt_money(self.balance)})"]
+        for t, (result, payout) in sorted(self.settled.items()):
+            lines.append(f"  {t} settled {result.upper()} while stopped: paid {fmt_money(payout)}")
         for t, (ours, theirs) in sorted(self.position_mismatches.items()):
             lines.append(f"  position {t}: journal {fmt_contracts(ours)}, exchange {fmt_contracts(theirs)} (adopted)")
         lines.extend(f"  error: {e}" for e in self.errors)
@@ -263,6 +268,8 @@ def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, a
         for t in sorted(tickers):
             ours = pf.net(t)
             theirs = positions[t].position if t in positions else 0
+            if ours and not theirs and _settled_while_down(engine, journal, client, rep, pf, t):
+                continue
             if ours != theirs:
                 rep.position_mismatches[t] = (ours, theirs)
                 if adopt_positions:
@@ -271,3 +278,20 @@ def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, a
     rep.balance = balance
     rep.exchange_cash = None if balance is None else balance + _holds(open_orders, pf)
     rep.open_orders = len(broker.live)
+
+
+def _settled_while_down(engine, journal, client, rep: ReconcileReport, pf: Portfolio, ticker: str) -> bool:
+    """Settle ``ticker`` if Kalshi finalized it with a yes/no result while we were stopped."""
+    from .settlement import FINAL_STATUSES
+
+    try:
+        market = client.get_market(ticker)
+    except KalshiError as e:
+        rep.errors.append(f"could not read market {ticker}: {e}")
+        return False
+    if market.status not in FINAL_STATUSES or market.result not in ("yes", "no"):
+        return False
+    payout, net = pf.settle(ticker, market.result)
+    rep.settled[ticker] = (market.result, payout)
+    journal.record_settlement(Settlement(ticker, market.result, engine.now, payout, net), pf)
+    return True

@@ -166,6 +166,7 @@ class _GuardedFeed:
         try:
             for chunk in self.feed.chunks():
                 yield chunk
+                runner.apply_settlements()  # on the engine thread, between chunks
                 if runner.should_stop():
                     break
             else:
@@ -210,6 +211,7 @@ class LiveRunner:
         self._shutdown_done = False
         self.cancelled_on_exit = 0
         self.summary: dict[str, Any] | None = None
+        self.settlement_watcher = None
 
     # ---- wiring ---------------------------------------------------------------------------------
     def _signer(self):
@@ -435,6 +437,7 @@ class LiveRunner:
                 self._deadline = time.monotonic() + s.duration_s
             if s.mode == "live":
                 self._reconcile(strategy)
+            self._start_settlement_watcher(tickers)
             self.killswitch.status = {"state": "running", "mode": s.mode, "env": s.env.name,
                                       "session": self.session}
             self.echo(f"{s.mode} run of {s.strategy or type(strategy).__name__} on {s.env.name} "
@@ -455,6 +458,30 @@ class LiveRunner:
         finally:
             self._finish(feed)
         return self.summary
+
+    def _start_settlement_watcher(self, tickers: list[str]) -> None:
+        interval = self.s.option("settlement_poll", 30)
+        if not interval or self.client is None:  # off, or an embedded run without a REST client
+            return
+        from .settlement import SettlementWatcher
+
+        done = self.journal.settled_tickers() if self.journal is not None else ()
+        self.settlement_watcher = SettlementWatcher(self.client, tickers, float(interval), done=done)
+        self.settlement_watcher.start()
+
+    def apply_settlements(self) -> None:
+        """Settle the markets Kalshi has finalized since the last call (engine thread only)."""
+        watcher = self.settlement_watcher
+        if watcher is None:
+            return
+        for ticker, result in watcher.take():
+            settlement = self.engine.settle_market(ticker, result)
+            if settlement is None:
+                continue
+            self.echo(f"{ticker} settled {result.upper()}: paid {fmt_money(settlement.payout)} for "
+                      f"{fmt_contracts(abs(settlement.position))} contract(s)")
+            if self.journal is not None:
+                self.journal.record_settlement(settlement, self.engine.portfolio)
 
     def _reconcile(self, strategy) -> None:
         from .reconcile import reconcile
@@ -483,6 +510,8 @@ class LiveRunner:
         eng = self.engine
         summary: dict[str, Any] = {"mode": self.s.mode, "env": self.s.env.name, "session": self.session,
                                    "reason": self.stop_reason, "state_dir": str(self.s.state_dir)}
+        if self.settlement_watcher is not None:
+            self.settlement_watcher.stop()
         if eng is not None:
             pf = eng.portfolio
             broker = eng.broker
@@ -496,6 +525,8 @@ class LiveRunner:
                 "cash": fmt_money(pf.cash),
                 "cash_units": pf.cash,
                 "fees": fmt_money(pf.fees),
+                "settlements": [{"ticker": x.ticker, "result": x.result, "payout": fmt_money(x.payout)}
+                                for x in eng.settlements],
                 "risk": self.gate.summary() if self.gate is not None else None,
                 "reconciled_ok": self.report.ok if self.report is not None else None,
             })
