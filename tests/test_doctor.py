@@ -42,7 +42,7 @@ def lines(out):
 def test_doctor_passes_on_the_local_exchange(ex, capsys):
     assert doctor(ex) == 0
     out = lines(capsys.readouterr().out)
-    for name in ("key", "exchange", "rest-auth", "ws"):
+    for name in ("key", "exchange", "clock", "rest-auth", "ws"):
         assert out[name].startswith("[ok"), out[name]
     assert "403" in out["ws-origin"] and "Origin" in out["ws-origin"]
     assert out["fix"].startswith("[skip")

@@ -156,6 +156,19 @@ def test_auth_failures(ex, alice, keys):
     assert alice.get("/markets?limit=1").status_code == 200
 
 
+def test_market_data_is_public_but_signatures_are_still_checked(ex, keys):
+    base = f"http://127.0.0.1:{ex.port}{PREFIX}"
+    t = tickers(ex)[0]
+    for path in ("/exchange/status", "/series", "/events", "/markets", f"/markets/{t}", "/markets/trades"):
+        assert requests.get(base + path, timeout=10).status_code == 200, path
+    # not public: the order book (OpenAPI >= 3.13) and everything under /portfolio
+    for path in (f"/markets/{t}/orderbook", "/portfolio/balance"):
+        assert requests.get(base + path, timeout=10).status_code == 401, path
+    # a public route with a bad signature is refused, not treated as anonymous
+    impostor = Client(ex, keys["alice"][0], keys["bob"][1])
+    assert impostor.get("/markets").status_code == 401
+
+
 def test_rate_limit_token_bucket(keys):
     reg = {keys["alice"][0]: keys["alice"][2]}
     with LocalExchange(port=0, seed=1, register_keys=reg, background=False, read_rate=30, write_rate=30) as x:

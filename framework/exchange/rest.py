@@ -111,7 +111,13 @@ Handler = Callable[["RestApp", HttpRequest, str, dict[str, Any]], HttpResponse]
 _routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
 
 
+_AUTH_HEADERS = ("kalshi-access-key", "kalshi-access-timestamp", "kalshi-access-signature")
+
+
 def route(method: str, pattern: str, kind: str = "read") -> Callable[[Handler], Handler]:
+    """Register a handler. ``kind``: ``"public"`` (market data: answered without signature
+    headers, as on Kalshi; the order book is not public: OpenAPI >= 3.13 marks it
+    authenticated), ``"read"`` (signed reads) or ``"write"`` (signed order writes)."""
     rx = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
 
     def deco(fn: Handler) -> Handler:
@@ -134,7 +140,7 @@ class RestApp:
         with self._bucket_lock:
             b = self.buckets.get((key_id, kind))
             if b is None:
-                rate = self.ex.read_rate if kind == "read" else self.ex.write_rate
+                rate = self.ex.write_rate if kind == "write" else self.ex.read_rate
                 b = self.buckets[(key_id, kind)] = TokenBucket(rate)
             return b
 
@@ -186,11 +192,14 @@ class RestApp:
             if allowed:
                 return error_response(405, "method_not_allowed", "method not allowed", f"{req.method} {path}")
             return error_response(404, "not_found", "not found", f"no route {path}")
-        auth = self.authenticate(req.method, path, req.headers)
-        if isinstance(auth, HttpResponse):
-            return auth
-        key_id = auth
         kind, fn, params = match
+        if kind == "public" and not any(h in req.headers for h in _AUTH_HEADERS):
+            key_id = ""  # Kalshi's market data is public; signed requests are still verified below
+        else:
+            auth = self.authenticate(req.method, path, req.headers)
+            if isinstance(auth, HttpResponse):
+                return auth
+            key_id = auth
         body: Any = None
         if req.body:
             try:
@@ -199,9 +208,11 @@ class RestApp:
                 return error_response(400, "invalid_parameters", "invalid parameters", "body is not valid JSON")
         params["_body"] = body
         cost = 10 * self._items(body) if kind == "write" else 10
-        if not self._bucket(key_id, kind).take(cost):
+        # public routes count as reads; unsigned ones share the anonymous ("") key's budget
+        if not self._bucket(key_id, "write" if kind == "write" else "read").take(cost):
             return HttpResponse.json(429, {"error": "too many requests"})
-        self.engine.account(key_id)
+        if key_id:
+            self.engine.account(key_id)
         try:
             self.engine.expire_orders()
             resp = fn(self, req, key_id, params)
@@ -269,7 +280,7 @@ class RestApp:
         return out, next_cursor
 
     # ------------------------------------------------------------------ exchange
-    @route("GET", "/exchange/status")
+    @route("GET", "/exchange/status", "public")
     def h_status(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         return HttpResponse.json(200, {"exchange_active": True, "trading_active": self.engine.trading_active,
                                        "exchange_estimated_resume_time": None})
@@ -279,7 +290,7 @@ class RestApp:
         return HttpResponse.json(200, {"as_of_time": rfc3339(self.engine.clock())})
 
     # ------------------------------------------------------------------ series / events / markets
-    @route("GET", "/series")
+    @route("GET", "/series", "public")
     def h_series_list(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         cat = self.q1(req, "category")
         with self.engine.lock:
@@ -287,7 +298,7 @@ class RestApp:
                    if not cat or s.category == cat]
         return HttpResponse.json(200, {"series": out})
 
-    @route("GET", "/series/{ticker}")
+    @route("GET", "/series/{ticker}", "public")
     def h_series(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         s = self.engine.series.get(p["ticker"])
         if s is None:
@@ -302,7 +313,7 @@ class RestApp:
         allowed = {words.get(w.strip(), "?") for w in wanted.split(",")}
         return internal in allowed
 
-    @route("GET", "/events")
+    @route("GET", "/events", "public")
     def h_events(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         status = self.q1(req, "status")
         if status and any(w.strip() not in ("unopened", "open", "closed", "settled") for w in status.split(",")):
@@ -324,7 +335,7 @@ class RestApp:
             out = [self.ser.event(e, with_markets=nested) for e in page]
         return HttpResponse.json(200, {"events": out, "cursor": cursor, "milestones": []})
 
-    @route("GET", "/events/{ticker}")
+    @route("GET", "/events/{ticker}", "public")
     def h_event(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         nested = (self.q1(req, "with_nested_markets") or "").lower() == "true"
         with self.engine.lock:
@@ -335,7 +346,7 @@ class RestApp:
             ev = self.ser.event(e, with_markets=nested)
         return HttpResponse.json(200, {"event": ev, "markets": markets})
 
-    @route("GET", "/markets")
+    @route("GET", "/markets", "public")
     def h_markets(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         status = self.q1(req, "status")
         if status and any(w.strip() not in ("unopened", "open", "paused", "closed", "settled") for w in status.split(",")):
@@ -353,7 +364,7 @@ class RestApp:
             out = [self.ser.market(m) for m in page]
         return HttpResponse.json(200, {"markets": out, "cursor": cursor})
 
-    @route("GET", "/markets/trades")
+    @route("GET", "/markets/trades", "public")
     def h_trades(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         ticker = self.q1(req, "ticker")
         min_ts = self.qint(req, "min_ts")
@@ -364,7 +375,7 @@ class RestApp:
         page, cursor = self.page(ts, lambda t: t.seq, req, 1000, 100, desc=True)
         return HttpResponse.json(200, {"trades": [self.ser.trade(t) for t in page], "cursor": cursor})
 
-    @route("GET", "/markets/{ticker}")
+    @route("GET", "/markets/{ticker}", "public")
     def h_market(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         with self.engine.lock:
             return HttpResponse.json(200, {"market": self.ser.market(self.engine.market(p["ticker"]))})
@@ -374,7 +385,7 @@ class RestApp:
         depth = self.qint(req, "depth", 0, 0, 100) or 0
         return HttpResponse.json(200, self.ser.orderbook(p["ticker"], depth))
 
-    @route("GET", "/series/{series}/markets/{ticker}/candlesticks")
+    @route("GET", "/series/{series}/markets/{ticker}/candlesticks", "public")
     def h_candles(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         period = self.qint(req, "period_interval", 1)
         if period not in (1, 60, 1440):

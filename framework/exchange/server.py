@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import threading
+from email.utils import formatdate
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,7 @@ class LocalExchange:
     async def _write(self, writer: asyncio.StreamWriter, resp: HttpResponse, close: bool = False) -> None:
         reason = _REASONS.get(resp.status, "Unknown")
         headers = {"Content-Type": "text/plain; charset=utf-8", **resp.headers, "Content-Length": str(len(resp.body)),
+                   "Date": formatdate(usegmt=True),  # as Kalshi's CDN sends; `kalshi doctor` checks skew with it
                    "Server": "kalshi-local-exchange"}
         if close:
             headers["Connection"] = "close"
