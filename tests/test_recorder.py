@@ -255,3 +255,12 @@ def test_markets_rows_hide_unsettled_results(ex):
     rows = markets_rows(client.iter_markets(tickers=sorted(ex.engine.markets)[0]))
     assert rows[0]["result"] is None and rows[0]["settle_ts"] is None
     assert pd.Timestamp(rows[0]["close_ts"]) >= pd.Timestamp(rows[0]["open_ts"])
+
+
+def test_cli_duration_takes_seconds_or_a_duration():
+    from framework.data.record_cli import _seconds
+
+    assert _seconds("1.5") == 1.5 and _seconds("30s") == 30.0 and _seconds("10min") == 600.0
+    for bad in ("banana", "0", "-3s"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _seconds(bad)

@@ -11,6 +11,7 @@ See docs/live-data.md for the file layout.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -63,6 +64,22 @@ def make_signer(env_name: str, key_file: str | None = None, key_id: str | None =
     return KalshiSigner(kid, load_private_key(path))
 
 
+def _seconds(text: str) -> float:
+    """``--duration``: plain seconds or a duration such as ``30s`` / ``10min`` (as ``kalshi live``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        from ..core.engine import parse_duration
+
+        try:
+            value = parse_duration(text) / 1e9
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    return value
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "record", help="record live order books, trades and quotes into a Parquet catalog",
@@ -83,7 +100,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--flush-seconds", type=float, default=5.0, help="write a file at least this often (default 5)")
     p.add_argument("--rotate-minutes", type=float, default=60.0,
                    help="compact the period's files and checkpoint the books this often (default 60)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=_seconds,
+                   help="stop after this long: seconds, or e.g. 30s, 10min, 2h (default: until Ctrl-C)")
     p.set_defaults(func=cmd_record)
 
 
