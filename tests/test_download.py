@@ -291,7 +291,7 @@ def test_cli_local_env_finds_the_key_and_backtest_replays(ex, state_dir, tmp_pat
     ex.step(60)
     settle_all(ex)
     out = tmp_path / "cat"
-    rc = cli(["download", "--env", "local", "--base-url", ex.rest_url, "--state-dir", str(state_dir),
+    rc = cli(["download", "--env", "local", "--port", str(ex.port), "--state-dir", str(state_dir),
               "--series", SERIES, "--period", "1", "--quiet", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     assert len(read_markets(out)) == 3 and len(read_table(out, "trades")) > 0

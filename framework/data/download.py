@@ -145,6 +145,7 @@ def make_client(
     key_id: str | None = None,
     tier: str = "basic",
     state_dir: str | os.PathLike[str] | None = None,
+    port: int | None = None,
     **client_options: Any,
 ) -> KalshiRestClient:
     """A signed :class:`~framework.kalshi.rest.KalshiRestClient` for ``env``.
@@ -160,7 +161,7 @@ def make_client(
     from ..kalshi.rest import KalshiRestClient
 
     try:
-        environment = resolve_env(env, base_url=base_url)
+        environment = resolve_env(env, base_url=base_url, port=port)
     except ValueError as e:
         raise DownloadError(str(e)) from None
     if environment.name == "local" and key_file is None and key_id is None:

@@ -26,6 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--end", help="last day (inclusive, e.g. 2026-11-20) or UTC time (exclusive)")
     p.add_argument("--env", default="prod", choices=("prod", "demo", "local"),
                    help="exchange (default prod; local = the `kalshi exchange` on 127.0.0.1:8765)")
+    p.add_argument("--port", type=int, help="local exchange port (--env local; default 8765)")
     p.add_argument("--base-url", metavar="URL", help="override the REST URL (e.g. http://127.0.0.1:PORT/trade-api/v2)")
     p.add_argument("--key-file", metavar="PEM", help="API private key (default $KALSHI_PRIVATE_KEY_PATH; "
                    "--env local: the local exchange's key)")
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.series and not args.markets:
             raise DownloadError("give at least one --series TICKER (or --markets A,B)")
         client = make_client(args.env, base_url=args.base_url, key_file=args.key_file, key_id=args.key_id,
-                             tier=args.tier, state_dir=args.state_dir)
+                             tier=args.tier, state_dir=args.state_dir, port=args.port)
         markets = [t for t in (args.markets or "").split(",") if t.strip()] or None
         with client:
             report = download(
