@@ -23,6 +23,7 @@ Unknown keys are errors that name the key and list the valid ones.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,7 +169,8 @@ def resolve_path(base: Path, value: str) -> Path:
         return q
     # relative to the config file first, then to the working directory (repo-root configs)
     cand = base / q
-    return cand if cand.exists() or not Path(value).exists() else Path(value)
+    # "backtests/../runs" -> "runs" for readable paths (differs only if backtests/ is a symlink)
+    return Path(os.path.normpath(cand)) if cand.exists() or not Path(value).exists() else Path(value)
 
 
 def time_str(value: Any, key: str, p: Path) -> str | None:
