@@ -16,7 +16,7 @@ from framework.live.examples import OneShot
 from framework.live.journal import Journal
 from framework.live.runner import LiveRunner, resolve_settings
 from framework.live.settlement import SettlementWatcher
-from framework.live.testing import local_exchange, wait_for, write_live_config
+from framework.live.testing import wait_for, write_live_config
 from framework.model.portfolio import Portfolio
 from framework.units import DOLLAR, contracts
 
@@ -106,14 +106,6 @@ def test_engine_settle_market_pays_one_dollar_per_winning_contract():
     assert eng.settle_market("A-1", "no") is None  # once per run
     with pytest.raises(ValueError, match="'yes' or 'no'"):
         eng.settle_market("A-1", "void")
-
-
-@pytest.fixture
-def exch(tmp_path):
-    ex, kid, priv = local_exchange(tmp_path / "ex")
-    ex.step(3)
-    yield ex, kid, priv
-    ex.stop()
 
 
 def _live_runner(tmp_path, exch, strategy, mode="live"):

@@ -16,7 +16,7 @@ from framework.live import cli as live_cli
 from framework.live.config import load_live_config, risk_limits
 from framework.live.killswitch import KILL_FILE, query_status, send_kill
 from framework.live.runner import PROD_FLAG, LiveRunner, resolve_settings
-from framework.live.testing import local_exchange, wait_for, write_live_config
+from framework.live.testing import wait_for, write_live_config
 from framework.units import cents, contracts, dollars
 
 T = "KXLOCALTEMP-26JAN01-B1"
@@ -100,14 +100,6 @@ def test_run_mode_backtest_delegates_to_run_backtest(tmp_path, capsys):
     assert live_cli.main(["run", str(p), "--mode", "backtest", "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "fills.parquet").exists()
     assert "backtest framework.live.examples:OneShot" in capsys.readouterr().out
-
-
-@pytest.fixture
-def exch(tmp_path):
-    ex, kid, priv = local_exchange(tmp_path / "ex")
-    ex.step(3)
-    yield ex, kid, priv
-    ex.stop()
 
 
 def _runner(tmp_path, exch, mode="live", **kw):
