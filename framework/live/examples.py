@@ -48,7 +48,9 @@ class QuoteJoiner(Strategy):
                 self.cancel(o)
             if not sells:
                 ask = DOLLAR - book.no_bid
-                self.sell(t, pos, price=min(max(book.yes_bid + self.edge, ask), DOLLAR - CENT), reduce_only=True)
+                # no reduce_only: the offer is exactly the position held, and Kalshi FIX takes
+                # reduce-only on IOC orders only, so a GTC reduce-only offer would not go over FIX
+                self.sell(t, pos, price=min(max(book.yes_bid + self.edge, ask), DOLLAR - CENT))
 
 
 class OneShot(Strategy):
