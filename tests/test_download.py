@@ -410,3 +410,22 @@ def test_rate_limit_storm_is_absorbed_by_retries(ex, state_dir, tmp_path):
         ex.faults.rate_limit_storm(3)  # the next three requests get 429
         rep = run_dl(c, tmp_path / "cat")
     assert rep.ok and len(read_table(tmp_path / "cat", "trades")) == len(exchange_trade_ids(ex, temp_tickers(ex)))
+
+
+def test_cli_without_any_key_downloads_public_data_unsigned(ex, tmp_path, capsys, monkeypatch):
+    for v in ("KALSHI_API_KEY_ID", "KALSHI_PRIVATE_KEY_PATH", "KALSHI_PRIVATE_KEY"):
+        monkeypatch.delenv(v, raising=False)
+    ex.step(60)
+    settle_all(ex)
+    out = tmp_path / "cat"
+    # env prod pointed at the local exchange: no local key lookup, no key anywhere
+    rc = cli(["download", "--env", "prod", "--base-url", ex.rest_url, "--series", SERIES, "--period", "1",
+              "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "reading Kalshi's public market data unsigned" in err
+    assert len(read_markets(out)) == 3 and len(read_table(out, "trades")) > 0
+    # half a key is still an error, not a silent fallback
+    rc = cli(["download", "--env", "prod", "--base-url", ex.rest_url, "--series", SERIES, "--key-id", "abc",
+              "--quiet", "--out", str(tmp_path / "c2")])
+    assert rc == 2 and "key" in capsys.readouterr().err

@@ -153,7 +153,9 @@ def make_client(
     Keys: ``key_file``/``key_id``, else ``$KALSHI_PRIVATE_KEY_PATH`` (or ``$KALSHI_PRIVATE_KEY``)
     and ``$KALSHI_API_KEY_ID``. For ``env="local"`` with neither given, the key the local
     exchange generated is used (:func:`~framework.exchange.state.load_local_credentials`).
-    Every request is signed. Errors are :class:`DownloadError` with one line.
+    With a key every request is signed; with no key at all (no argument, no environment
+    variable) requests go unsigned, which is enough for the public market data the downloader
+    reads (markets, trades, candlesticks). Errors are :class:`DownloadError` with one line.
     """
     from ..kalshi.auth import KalshiSigner
     from ..kalshi.envs import resolve_env
@@ -173,10 +175,14 @@ def make_client(
             raise DownloadError(f"{e} (or pass --key-file and --key-id)") from None
         except (ValueError, KeyError, OSError) as e:
             raise DownloadError(f"cannot read the local exchange key: {e}") from None
-    try:
-        signer = KalshiSigner.from_key_file(key_id, key_file)
-    except AuthError as e:
-        raise DownloadError(str(e)) from None
+    from ..kalshi.auth import KEY_ID_ENV, KEY_PATH_ENV, KEY_PEM_ENV
+
+    signer = None  # no key anywhere: Kalshi's market data is public, so read it unsigned
+    if key_id or key_file or any(os.environ.get(v) for v in (KEY_ID_ENV, KEY_PATH_ENV, KEY_PEM_ENV)):
+        try:
+            signer = KalshiSigner.from_key_file(key_id, key_file)
+        except AuthError as e:
+            raise DownloadError(str(e)) from None
     try:
         return KalshiRestClient(environment, signer, tier=tier, **client_options)
     except ValueError as e:

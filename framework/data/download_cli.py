@@ -48,12 +48,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .download import DownloadError, download, make_client
 
+    client = None
     try:
         if not args.series and not args.markets:
             raise DownloadError("give at least one --series TICKER (or --markets A,B)")
         client = make_client(args.env, base_url=args.base_url, key_file=args.key_file, key_id=args.key_id,
                              tier=args.tier, state_dir=args.state_dir, port=args.port)
         markets = [t for t in (args.markets or "").split(",") if t.strip()] or None
+        if client.signer is None and not args.quiet:
+            print("no API key given: reading Kalshi's public market data unsigned "
+                  "(pass --key-id/--key-file or set KALSHI_API_KEY_ID to sign)", file=sys.stderr)
         with client:
             report = download(
                 client, args.out, args.series, markets=markets, start=args.start, end=args.end,
@@ -62,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
                 notify=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
             )
     except DownloadError as e:
-        print(f"kalshi: error: {' '.join(str(e).split())}", file=sys.stderr)
+        msg = " ".join(str(e).split())
+        if "401" in msg and client is not None and client.signer is None:
+            msg += " (the exchange wants signed requests: pass --key-id and --key-file)"
+        print(f"kalshi: error: {msg}", file=sys.stderr)
         return 2
     for w in report.warnings[:_MAX_WARNINGS]:
         print(f"warning: {w}", file=sys.stderr)
