@@ -264,3 +264,52 @@ def test_cli_duration_takes_seconds_or_a_duration():
     for bad in ("banana", "0", "-3s"):
         with pytest.raises(argparse.ArgumentTypeError):
             _seconds(bad)
+
+
+def test_recorder_adds_markets_listed_while_recording(tmp_path):
+    from framework.exchange.matching import MarketInfo
+    from framework.units import CENT
+
+    x = start_exchange(tmp_path / "ex", seed=5)
+    try:
+        series = sorted(x.engine.markets)[0].split("-")[0]
+        client = client_of(x)
+        calls = []
+
+        def discover():
+            calls.append(1)
+            if len(calls) == 2:
+                raise ConnectionError("exchange unavailable")  # one failed lookup: logged, retried
+            return markets_rows(client.iter_markets(series_ticker=series, status="open"), series=series)
+
+        rows = discover()
+        feed = make_live_feed(env_of(x), "ws", signer=signer_of(x), client=client,
+                              markets=[r["ticker"] for r in rows], poll_interval=0.1)
+        seen: set[str] = set()
+
+        def on_chunk(kind, cols):
+            if kind == BOOK:
+                seen.update(cols[1])
+
+        added: list[str] = []
+        out = tmp_path / "out"
+        rec = Recorder(feed, out, markets=rows, flush_seconds=0.2, on_chunk=on_chunk, discover=discover,
+                       discover_seconds=0.2, on_new_markets=added.extend)
+        t = threading.Thread(target=rec.run, kwargs={"duration": 30}, daemon=True)
+        t.start()
+        new = f"{series}-99DEC31-NEW"
+        x.engine.add_market(MarketInfo(ticker=new, event_ticker=f"{series}-99DEC31", series_ticker=series))
+        x.market_makers.fair[new] = 50 * CENT
+        deadline = time.monotonic() + 20
+        while new not in seen and time.monotonic() < deadline:
+            x.step(1)
+            time.sleep(0.1)
+        rec.stop()
+        t.join(15)
+        assert added == [new] and new in seen
+        assert rec.stats.discovered == 1 and rec.stats.discovery_errors == 1
+        assert "1 market(s) added while recording" in rec.stats.summary()
+        assert new in set(read_markets(out)["ticker"])
+        assert (read_table(out, "book")["ticker"] == new).any()
+    finally:
+        x.stop()

@@ -100,6 +100,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--flush-seconds", type=float, default=5.0, help="write a file at least this often (default 5)")
     p.add_argument("--rotate-minutes", type=float, default=60.0,
                    help="compact the period's files and checkpoint the books this often (default 60)")
+    p.add_argument("--discover-seconds", type=float, default=60.0,
+                   help="with --series: look for newly listed markets this often and record them too "
+                        "(default 60; 0 = only the markets open at start)")
     p.add_argument("--duration", type=_seconds,
                    help="stop after this long: seconds, or e.g. 30s, 10min, 2h (default: until Ctrl-C)")
     p.set_defaults(func=cmd_record)
@@ -130,19 +133,32 @@ def cmd_record(args) -> int:
             print(f"kalshi record: error: unknown market(s) on {env.name}: {', '.join(missing)}", file=sys.stderr)
             return 2
         rows = markets_rows(markets)
+        discover = None
     else:
-        rows = []
-        for s in [x.strip() for x in args.series.split(",") if x.strip()]:
-            ms = list(client.iter_markets(series_ticker=s, status="open"))
-            if not ms:
+        series = [x.strip() for x in args.series.split(",") if x.strip()]
+
+        def discover() -> list[dict]:
+            found = []
+            for s in series:
+                found.extend(markets_rows(client.iter_markets(series_ticker=s, status="open"), series=s))
+            return found
+
+        rows = discover()
+        for s in series:
+            if not any(r["series_ticker"] == s for r in rows):
                 print(f"kalshi record: error: series {s} has no open markets on {env.name}", file=sys.stderr)
                 return 2
-            rows.extend(markets_rows(ms, series=s))
         tickers = [r["ticker"] for r in rows]
+        if args.discover_seconds <= 0:
+            discover = None
     feed = make_live_feed(env, args.feed, signer=signer, client=client, markets=tickers,
                           poll_interval=args.poll_interval)
     rec = Recorder(feed, Path(args.out), markets=rows, flush_seconds=args.flush_seconds,
-                   rotate_minutes=args.rotate_minutes)
+                   rotate_minutes=args.rotate_minutes, discover=discover,
+                   discover_seconds=args.discover_seconds if discover is not None else 60.0,
+                   on_new_markets=lambda new: print(f"now also recording {len(new)} new market(s): "
+                                                    f"{', '.join(new[:5])}{' ...' if len(new) > 5 else ''}",
+                                                    file=sys.stderr))
 
     def on_signal(signum, frame):  # flush and leave cleanly instead of a KeyboardInterrupt mid-write
         rec.stop()

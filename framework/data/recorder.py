@@ -21,6 +21,12 @@ it is renamed; an interrupted compaction is completed the next time a recorder o
 catalog). At each rotation the recorder also writes a snapshot of every book it holds
 (a *checkpoint*), so each period replays on its own (``start=`` filters included).
 
+**New markets.** With ``discover`` (``kalshi record --series`` passes a lookup of the series'
+open markets) the recorder asks every ``discover_seconds`` (default 60) for markets it does not
+record yet, writes their ``markets`` rows and subscribes the feed to them, so a recorder left
+running for days also records the markets Kalshi lists after it started (a daily series gets a
+new event every day). A failed lookup is logged and retried at the next interval.
+
 Timestamps are the feed's: local receive time, strictly increasing, so replaying the catalog
 with :class:`~framework.data.replay.ParquetReplayFeed` reproduces the books the live feed had,
 row for row.
@@ -61,11 +67,14 @@ class RecordStats:
     files: int = 0
     flushes: int = 0
     rotations: int = 0
+    discovered: int = 0  # markets added while recording
+    discovery_errors: int = 0
     started: float = field(default_factory=time.time)
 
     def summary(self) -> str:
+        new = f", {self.discovered} market(s) added while recording" if self.discovered else ""
         return (f"{self.rows['book']} book rows, {self.rows['trades']} trades, {self.rows['quotes']} quotes "
-                f"in {self.files} files ({self.flushes} flushes, {self.rotations} compactions)")
+                f"in {self.files} files ({self.flushes} flushes, {self.rotations} compactions{new})")
 
 
 def markets_rows(markets: Iterable[Any], series: str | None = None) -> list[dict[str, Any]]:
@@ -127,15 +136,23 @@ class Recorder:
             partition folders).
         flush_seconds / rotate_minutes: see module docstring.
         on_chunk: optional callback ``(kind, cols)`` (tests and monitoring).
+        discover: optional callable returning ``markets`` rows of the markets that should be
+            recorded now (e.g. a series' open markets); new ones are added while recording.
+        discover_seconds: how often ``discover`` is called (default 60).
+        on_new_markets: optional callback with the tickers each discovery added.
     """
 
     def __init__(self, feed, out: str | os.PathLike[str], *, markets: Iterable[dict[str, Any]] = (),
                  flush_seconds: float = 5.0, rotate_minutes: float = 60.0,
-                 on_chunk: Callable[[int, tuple], None] | None = None, compact: bool = True) -> None:
+                 on_chunk: Callable[[int, tuple], None] | None = None, compact: bool = True,
+                 discover: Callable[[], list[dict[str, Any]]] | None = None, discover_seconds: float = 60.0,
+                 on_new_markets: Callable[[list[str]], None] | None = None) -> None:
         if flush_seconds <= 0:
             raise ValueError(f"flush_seconds must be > 0, got {flush_seconds!r}")
         if rotate_minutes <= 0:
             raise ValueError(f"rotate_minutes must be > 0, got {rotate_minutes!r}")
+        if discover is not None and discover_seconds <= 0:
+            raise ValueError(f"discover_seconds must be > 0, got {discover_seconds!r}")
         self.feed = feed
         self.root = Path(out)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -154,17 +171,47 @@ class Recorder:
         self._flush_no = 0
         self._period_parts: list[tuple[Path, int]] = []
         self._period_first = 1
+        self.discover = discover
+        self.discover_seconds = float(discover_seconds)
+        self.on_new_markets = on_new_markets
+        self._discoveries = 0
         self.markets = list(markets)
         if self.markets:
             self._write_markets(self.markets)
 
     # ---- markets -----------------------------------------------------------------------------
-    def _write_markets(self, rows: list[dict[str, Any]]) -> None:
+    def _write_markets(self, rows: list[dict[str, Any]], part: int = 0) -> None:
         import pandas as pd
 
         df = pd.DataFrame(rows, columns=["ticker", "event_ticker", "series_ticker", "open_ts", "close_ts",
                                          "settle_ts", "result", "title"])
-        write_table(self.root, "markets", df, filename=f"markets-{self.session}.parquet")
+        suffix = f"-{part:04d}" if part else ""
+        write_table(self.root, "markets", df, filename=f"markets-{self.session}{suffix}.parquet")
+
+    def discover_markets(self) -> list[str]:
+        """Ask ``discover`` for markets and start recording the new ones; returns their tickers."""
+        if self.discover is None:
+            return []
+        try:
+            rows = self.discover()
+        except Exception as e:  # a failed lookup must not stop a long recording
+            self.stats.discovery_errors += 1
+            log.warning("market discovery failed (%s: %s); retrying in %g s", type(e).__name__, e,
+                        self.discover_seconds)
+            return []
+        known = {r["ticker"] for r in self.markets}
+        new = [r for r in rows if r["ticker"] not in known]
+        if not new:
+            return []
+        self._discoveries += 1
+        self._write_markets(new, part=self._discoveries)  # before any of their rows can be flushed
+        self.markets.extend(new)
+        tickers = [r["ticker"] for r in new]
+        self.feed.subscribe(tickers)
+        self.stats.discovered += len(tickers)
+        if self.on_new_markets is not None:
+            self.on_new_markets(tickers)
+        return tickers
 
     # ---- main loop ---------------------------------------------------------------------------
     def run(self, duration: float | None = None) -> RecordStats:
@@ -172,10 +219,14 @@ class Recorder:
         t_end = time.monotonic() + duration if duration is not None else None
         next_flush = time.monotonic() + self.flush_seconds
         next_rotate = time.monotonic() + self.rotate_seconds
+        next_discover = time.monotonic() + self.discover_seconds
         try:
             for kind, cols in self.feed.chunks():
                 self.handle(kind, cols)
                 now = time.monotonic()
+                if self.discover is not None and now >= next_discover:
+                    self.discover_markets()
+                    next_discover = time.monotonic() + self.discover_seconds
                 if now >= next_flush:
                     self.flush()
                     next_flush = now + self.flush_seconds
