@@ -192,3 +192,49 @@ def test_per_order_accumulation_mixed_prices_not_more_than_separate(pieces):
     total = sum(fm.charge(o, p, q, is_maker=False) for p, q in pieces)
     assert total <= sum(fee_for(p, q) for p, q in pieces)
     assert total >= max(fee_for(p, q) for p, q in pieces)
+
+
+# ---- queue_model="trades": never fills more than what traded beyond the queue ahead -------------
+class _Sink:
+    now = 0
+
+    def __init__(self) -> None:
+        self.fills = []
+
+    def fill(self, order, fill) -> None:
+        self.fills.append(fill)
+
+    def order_update(self, order) -> None:
+        pass
+
+
+@FAST
+@given(shown=st.integers(min_value=0, max_value=50), qty=st.integers(min_value=1, max_value=40),
+       side=st.sampled_from(["yes", "no"]), action=st.sampled_from(["buy", "sell"]),
+       prints=st.lists(st.tuples(st.sampled_from(["yes", "no"]), st.integers(min_value=1, max_value=30)),
+                       max_size=20))
+def test_queue_trades_fills_exactly_the_excess_over_the_queue_ahead(shown, qty, side, action, prints):
+    from framework.brokers.simulated import SimulatedBroker
+    from framework.model.orders import Trade
+
+    price = 40 * CENT  # the order's own price
+    bids_yes = (side == "yes") == (action == "buy")
+    level = price if action == "buy" else DOLLAR - price  # where the order waits, on its bid ladder
+    book = OrderBook(TK)
+    yes_bid, no_bid = (level, 10 * CENT) if bids_yes else (10 * CENT, level)
+    book.set_top(1, yes_bid, no_bid, shown * CONTRACT if bids_yes else CONTRACT,
+                 CONTRACT if bids_yes else shown * CONTRACT)
+    broker = SimulatedBroker(queue_model="trades")
+    sink, pf = _Sink(), Portfolio(C0)
+    pf.apply_fill(TK, side, "buy", price, 100 * CONTRACT, 0)  # holdings, so sells close
+    broker.bind(sink, {TK: book}, pf)
+    order = Order("O1", TK, side, action, qty * CONTRACT, price)
+    broker.submit(order)
+    hitting = "no" if bids_yes else "yes"  # the taker side that trades into the order's ladder
+    yes_price = price if side == "yes" else DOLLAR - price
+    for taker, count in prints:
+        broker.on_trade(Trade(2, TK, "t", yes_price, count * CONTRACT, taker))
+    into_queue = sum(c for t, c in prints if t == hitting) * CONTRACT
+    expected = min(qty * CONTRACT, max(0, into_queue - shown * CONTRACT))
+    assert sum(f.qty for f in sink.fills) == order.filled_qty == expected
+    assert all(f.price == price and f.is_maker for f in sink.fills)

@@ -397,3 +397,69 @@ def test_settlement_no_result_pays_no_holders(tmp_path):
     now, st = s.settlements[0]
     assert now == at(60) and st.payout == dollars(4) and st.position == -contracts(4)
     assert res.metrics["settled_pnl"] * DOLLAR == dollars(4) - dollars("2.4")
+
+
+# ---- queue_model="trades": prints at the order's price ------------------------------------------
+def trt(t, yes_price, count, taker_side):
+    return {**tr(t, yes_price, count), "taker_side": taker_side, "trade_id": f"t{t}-{yes_price}-{count}"}
+
+
+def test_queue_trades_l1_prints_at_price_use_up_the_size_ahead_first(tmp_path):
+    # YES bid 40 x 10 displayed: a buy at 40 joins behind those 10 contracts
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(6), price=cents(40)))})
+    trades = [trt(2, 40, 7, "no"),   # NO taker sells into YES bids at 40: 7 of the 10 ahead
+              trt(3, 40, 5, "yes"),  # a YES taker lifts the asks: not our side, nothing
+              trt(4, 40, 5, "no"),   # 3 left ahead, 2 for us
+              trt(5, 40, 9, "no")]   # the remaining 4 for us (print has more)
+    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 10)], trades=trades, queue_model="trades")
+    assert fills_of(s, "a") == [(cents(40), contracts(2), True), (cents(40), contracts(4), True)]
+    assert [f.ts for f in s.fills] == [at(4), at(5)]
+
+
+def test_queue_none_is_the_default_and_never_fills_at_price(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(6), price=cents(40)))})
+    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 10)], trades=[trt(2, 40, 50, "no")])
+    assert s.fills == [] and s.orders["a"].status == OrderStatus.ACCEPTED
+
+
+def test_queue_trades_improving_the_bid_is_first_in_queue(tmp_path):
+    # a buy at 41 above the 40 best bid: nobody ahead, the first print at 41 from a NO taker fills
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(3), price=cents(41)))})
+    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 10)], trades=[trt(2, 41, 2, "no"), trt(3, 41, 2, "no")],
+        queue_model="trades")
+    assert fills_of(s, "a") == [(cents(41), contracts(2), True), (cents(41), contracts(1), True)]
+
+
+def test_queue_trades_sell_yes_queues_on_the_no_ladder(tmp_path):
+    # selling YES at 47 is a NO bid at 53, behind the 8 NO contracts shown there; only YES takers
+    # (who lift YES asks = hit NO bids) move that queue
+    def go(s, b):
+        s.buy(TK, contracts(4))  # long 4 YES at the ask 46 (the NO bid at 54)
+        s.keep("a", s.sell(TK, contracts(4), price=cents(47)))
+
+    s = Script({1: go})
+    trades = [trt(2, 47, 3, "yes"),  # 5 left ahead
+              trt(3, 47, 3, "no"),   # NO taker: hits YES bids, not our queue
+              trt(4, 47, 7, "yes")]  # 5 ahead, 2 for us
+    run(tmp_path, s, book=[lvl(1, "yes", 40, 10), lvl(1, "no", 54, 5), lvl(1, "no", 53, 8)],
+        trades=trades, queue_model="trades")
+    assert fills_of(s, "a") == [(cents(47), contracts(2), True)]
+
+
+def test_queue_trades_l2_unknown_level_waits_until_visible(tmp_path):
+    # L1 data, buy at 38 below the 40 best bid: the size at 38 is unknown, so prints at 38 do
+    # not fill; when 38 becomes the best bid with 4 shown, the order queues behind those 4
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(5), price=cents(38)))})
+    quotes = [q(1, 40, 55, 10, 10), q(3, 38, 55, 4, 10)]
+    trades = [trt(2, 38, 20, "no"), trt(4, 38, 6, "no")]
+    run(tmp_path, s, quotes=quotes, trades=trades, queue_model="trades")
+    assert fills_of(s, "a") == [(cents(38), contracts(2), True)]
+
+
+def test_queue_model_is_validated(tmp_path):
+    import pytest
+
+    from framework.brokers.simulated import SimulatedBroker
+
+    with pytest.raises(ValueError, match="queue_model must be one of 'none', 'trades'"):
+        SimulatedBroker(queue_model="fifo")

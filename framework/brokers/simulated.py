@@ -11,8 +11,15 @@ Rules (first version; documented in docs/simulation.md):
   An IOC limit cancels its rest too. A GTC limit rests after taking what crosses.
 * A resting limit order fills as maker, at its own price, when the opposite side later crosses
   it (up to the crossing size when known) or when a public trade prints strictly through its
-  price (up to the trade's count). Equal-price prints do not fill it: the queue position ahead
-  is unknown in this version, so it assumes it is at the back.
+  price (up to the trade's count). Prints *at* its price depend on ``queue_model``:
+
+  - ``"none"`` (default): they never fill it (it is assumed to stay at the back of the queue);
+  - ``"trades"``: the order joins behind the size displayed at its price when it starts resting
+    (or, when that is unknown, when it first becomes visible); prints at its price that hit its
+    side (a NO taker for a YES bid, and the mirror) use up that size first and fill the order
+    with the excess. Cancellations never move it up, and book updates are not used to shrink
+    the queue, so a delta and the print it reflects cannot be counted twice. This can only
+    under-fill relative to a real queue position, never over-fill.
 * Post-only orders that would cross are rejected; reduce-only orders are capped to the size that
   reduces the position and rejected when nothing can be reduced.
 * Cash: an order whose opening part costs more than the available cash is rejected; a fill is
@@ -39,8 +46,16 @@ _PARTIAL = OrderStatus.PARTIALLY_FILLED
 class SimulatedBroker:
     """Matches orders against the engine's books. One instance per run."""
 
-    def __init__(self, fees: FeeModel | None = None) -> None:
+    QUEUE_MODELS = ("none", "trades")
+
+    def __init__(self, fees: FeeModel | None = None, queue_model: str = "none") -> None:
+        if queue_model not in self.QUEUE_MODELS:
+            raise ValueError(f"queue_model must be one of {', '.join(map(repr, self.QUEUE_MODELS))}, "
+                             f"got {queue_model!r}")
         self.fees = fees or FeeModel()
+        self.queue_model = queue_model
+        # queue_model "trades": order id -> displayed size still ahead of the order (None = unknown)
+        self._ahead: dict[str, int | None] = {}
         self.resting: dict[str, list[Order]] = {}
         # markets the engine must report book/trade changes for (resting orders or taken liquidity)
         self.active: set[str] = set()
@@ -91,6 +106,8 @@ class SimulatedBroker:
             return None
         self.resting.setdefault(order.ticker, []).append(order)
         self.active.add(order.ticker)
+        if self.queue_model == "trades":
+            self._ahead[order.order_id] = None if book is None else book.size_at(not ladder_yes, DOLLAR - threshold)
         return None
 
     def cancel(self, order: Order) -> None:
@@ -98,6 +115,7 @@ class SimulatedBroker:
         if lst is None or order not in lst:
             return
         lst.remove(order)
+        self._ahead.pop(order.order_id, None)
         if not lst:
             del self.resting[order.ticker]
             self._refresh_active(order.ticker)
@@ -229,6 +247,7 @@ class SimulatedBroker:
     def _finish(self, order: Order, status: str, reason: str) -> None:
         order.status = status
         order.reason = reason
+        self._ahead.pop(order.order_id, None)
         lst = self.resting.get(order.ticker)
         if lst is not None and order in lst:
             lst.remove(order)
@@ -244,8 +263,12 @@ class SimulatedBroker:
             del self._taken[ticker]
         lst = self.resting.get(ticker)
         if lst:
+            ahead = self._ahead
             for order in list(lst):
                 ladder_yes, threshold = self._taking_terms(order)
+                if ahead and order.order_id in ahead and ahead[order.order_id] is None:
+                    # the size at the order's price was unknown when it joined: queue behind it now
+                    ahead[order.order_id] = book.size_at(not ladder_yes, DOLLAR - threshold)
                 best = self._best(book, ladder_yes)
                 if best is None or best < threshold:
                     continue
@@ -270,25 +293,45 @@ class SimulatedBroker:
         self._refresh_active(ticker)
 
     def on_trade(self, trade: Trade) -> None:
-        """A print strictly through a resting order's price fills it, up to the print's count."""
+        """A print strictly through a resting order's price fills it, up to the print's count;
+        with ``queue_model="trades"`` a print at its price can too (see the module docstring)."""
         lst = self.resting.get(trade.ticker)
         if not lst:
             return
         left = trade.count
+        queue = self.queue_model == "trades"
         for order in list(lst):
             if left <= 0:
                 break
             own_price = trade.yes_price if order.side == "yes" else DOLLAR - trade.yes_price
             through = own_price < order.price if order.action == "buy" else own_price > order.price
-            if not through:
-                continue
             want = order.qty - order.filled_qty
+            if not through:
+                if not queue or own_price != order.price or not self._hits_own_side(order, trade):
+                    continue
+                ahead = self._ahead.get(order.order_id)
+                if ahead is None:
+                    continue  # the size ahead was never visible: assume the back of the queue
+                if left <= ahead:
+                    self._ahead[order.order_id] = ahead - left
+                    continue
+                self._ahead[order.order_id] = 0
+                excess = left - ahead
+                want = want if want <= excess else excess
             filled = self._fill(order, order.price, want if want <= left else left, is_maker=True)
             left -= filled
             if order.filled_qty >= order.qty:
                 self._done_resting(order)
 
+    @staticmethod
+    def _hits_own_side(order: Order, trade: Trade) -> bool:
+        """Did the print's taker sell into the ladder this order bids on? A resting order bids on
+        the YES ladder when it buys YES or sells NO; a NO taker hits YES bids, and the mirror."""
+        bids_yes = (order.side == "yes") == (order.action == "buy")
+        return (trade.taker_side == "no") == bids_yes
+
     def _done_resting(self, order: Order) -> None:
+        self._ahead.pop(order.order_id, None)
         lst = self.resting.get(order.ticker)
         if lst is not None and order in lst:
             lst.remove(order)

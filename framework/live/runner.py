@@ -295,7 +295,7 @@ class LiveRunner:
         if self.s.broker == "simulated":
             from ..brokers.simulated import SimulatedBroker
 
-            return SimulatedBroker(self._fees())
+            return SimulatedBroker(self._fees(), queue_model=self.s.cfg.run.broker.get("queue_model", "none"))
         if self.s.broker == "rest":
             from ..brokers.rest import RestBroker
 

@@ -89,6 +89,18 @@ class OrderBook:
             return sorted(ladder.items(), reverse=True)
         return [] if best is None else [(best, size)]
 
+    def size_at(self, is_yes: bool, price: int) -> int | None:
+        """Displayed size bid at ``price`` on the YES (``is_yes``) or NO ladder: 0 when nobody
+        bids there, ``None`` when unknown (top-of-book data below the best bid, or no size)."""
+        best = self.yes_bid if is_yes else self.no_bid
+        if best is None or price > best:
+            return 0
+        if self.depth_known:
+            return (self._yes if is_yes else self._no).get(price, 0)
+        if price == best:
+            return self.yes_bid_size if is_yes else self.no_bid_size
+        return None
+
     def ask_levels(self, side: str = "yes") -> list[tuple[int, int | None]]:
         """Ask levels for buying ``side``: the opposite ladder mirrored, best (lowest) first."""
         other = "no" if side == "yes" else "yes"
