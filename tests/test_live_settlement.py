@@ -104,6 +104,8 @@ def test_engine_settle_market_pays_one_dollar_per_winning_contract():
     assert pf.position("A-1").no == 0
     assert strat.settled == [s]
     assert eng.settle_market("A-1", "no") is None  # once per run
+    eng._settle("A-1", 9)  # as a scheduled settlement would: still once
+    assert len(eng.settlements) == 1 and strat.settled == [s]
     with pytest.raises(ValueError, match="'yes' or 'no'"):
         eng.settle_market("A-1", "void")
 

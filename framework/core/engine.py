@@ -104,6 +104,7 @@ class Engine:
         self._equity_interval = equity_interval
         self._last_ts = 0
         self._results: dict[str, str] = {}
+        self._settled: set[str] = set()
         self.market_info: dict[str, dict[str, Any]] = {}
         first_open = None
         for m in markets:
@@ -205,13 +206,16 @@ class Engine:
         """
         if result not in ("yes", "no"):
             raise ValueError(f"settlement result must be 'yes' or 'no', got {result!r}")
-        if any(s.ticker == ticker for s in self.settlements):
+        if ticker in self._settled:
             return None
         self._results[ticker] = result
         self._settle(ticker, self.now if ts is None else ts)
         return self.settlements[-1]
 
     def _settle(self, ticker: str, ts: int) -> None:
+        if ticker in self._settled:  # a market settles once, however it was asked to
+            return
+        self._settled.add(ticker)
         self.broker.market_closed(ticker, ts)
         self._drain()
         result = self._results[ticker]
