@@ -327,8 +327,10 @@ class SimulatedBroker:
     def _hits_own_side(order: Order, trade: Trade) -> bool:
         """Did the print's taker sell into the ladder this order bids on? A resting order bids on
         the YES ladder when it buys YES or sells NO; a NO taker hits YES bids, and the mirror."""
-        bids_yes = (order.side == "yes") == (order.action == "buy")
-        return (trade.taker_side == "no") == bids_yes
+        taker = trade.taker_side
+        if taker != "yes" and taker != "no":
+            return False  # unknown aggressor: it cannot be said to have traded into our queue
+        return (taker == "no") == ((order.side == "yes") == (order.action == "buy"))
 
     def _done_resting(self, order: Order) -> None:
         self._ahead.pop(order.order_id, None)
