@@ -190,3 +190,50 @@ def test_fix_on_the_local_exchange_needs_the_fix_port(tmp_path, fix_exch, capsys
             fix_port=1)
     assert live_cli.main(["live", str(p)]) == 2
     assert "--fix-port" in capsys.readouterr().err
+
+
+def test_unknown_order_lookup_runs_off_the_engine_thread(tmp_path, fix_exch):
+    """The REST lookup of an UNKNOWN order runs on a worker thread: while it is stuck, poll()
+    (the engine thread: market data, the kill switch) keeps returning; its answer is applied by
+    a later poll()."""
+    from framework.kalshi.auth import KalshiSigner
+    from framework.kalshi.envs import Environment
+    from framework.kalshi.rest import KalshiRestClient
+    from framework.live.fix_broker import JournaledFixBroker
+
+    ex, kid, priv, acc = fix_exch
+    signer = KalshiSigner.from_key_file(kid, priv)
+    rest = KalshiRestClient(Environment("local", ex.rest_url, ex.ws_url), signer)
+    entered, release = threading.Event(), threading.Event()
+
+    class StuckClient:  # the first order listing hangs until the test releases it
+        def __getattr__(self, name):
+            return getattr(rest, name)
+
+        def iter_orders(self, **kw):
+            entered.set()
+            release.wait(20)
+            return rest.iter_orders(**kw)
+
+    cfg = FixConfig(host="127.0.0.1", port=acc.port, sender_comp_id=kid, tls=False, ack_timeout_s=0.3)
+    broker = JournaledFixBroker(cfg, signer, client=StuckClient())
+    sink = RecordingSink()
+    broker.bind(sink, {}, sink.portfolio)
+    broker.start()
+    try:
+        acc.faults.withhold_reports(1)  # the order's New report never comes
+        o = Order("O1", T, "yes", "buy", contracts(1), cents(2), "gtc")
+        broker.submit(o)
+        assert broker.poll_until(lambda: o.status == OrderStatus.UNKNOWN, 10)
+        assert broker.poll_until(entered.is_set, 10)  # the lookup started ...
+        for _ in range(5):
+            broker.poll()  # ... and the engine thread is not waiting for it
+        assert o.status == OrderStatus.UNKNOWN and not release.is_set() and T in broker.frozen
+        release.set()
+        assert broker.poll_until(lambda: o.status == OrderStatus.ACCEPTED, 10)
+        assert broker.stats["reconciled"] == 1 and not broker.frozen
+        assert o.exchange_order_id == next(iter(ex.engine.account(kid).orders))
+    finally:
+        release.set()
+        broker.stop()
+    rest.close()

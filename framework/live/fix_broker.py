@@ -65,7 +65,10 @@ class JournaledFixBroker(FixBroker):
         self.journal = journal
         self.session_no = session_no
         self.mass_cancel_interval_s = mass_cancel_interval_s
-        self.reconciler = self._rest_reconciler
+        self.reconciler = self._rest_reconciler  # synchronous form (tools, tests)
+        # during a run the REST lookups run on a worker thread (see FixBroker.reconcile_fetch)
+        self.reconcile_fetch = self._rest_fetch
+        self.reconcile_apply = self._rest_apply
         self.before_send = self._before_send
         self.after_send = self._after_send
         self.on_fill = self._on_fill
@@ -235,13 +238,18 @@ class JournaledFixBroker(FixBroker):
         if xid:
             self.by_exchange_id[xid] = order
 
+    def _fetch_fills(self, xid: str) -> list[KFill]:
+        return sorted(self.client.iter_fills(order_id=xid), key=lambda f: (f.created_time, f.fill_id))
+
     def _sync_fills(self, order: Order, source: str) -> int:
         """Apply the order's exchange fills beyond what it has (REST, in time order). Returns how
         many fills added quantity."""
         xid = order.exchange_order_id
         if xid is None:
             return 0
-        fills = sorted(self.client.iter_fills(order_id=xid), key=lambda f: (f.created_time, f.fill_id))
+        return self._apply_fills(order, xid, self._fetch_fills(xid), source)
+
+    def _apply_fills(self, order: Order, xid: str, fills: list[KFill], source: str) -> int:
         self._synced.add(xid)
         cum = n = 0
         for kf in fills:
@@ -277,13 +285,26 @@ class JournaledFixBroker(FixBroker):
 
     def _rest_reconciler(self, orders: list[Order]) -> list[OrderSnapshot]:
         """FixBroker ``reconciler``: what the exchange says about unknown orders (REST)."""
-        out = []
+        return self._rest_apply(self._rest_fetch(orders), orders)
+
+    def _rest_fetch(self, orders: list[Order]) -> dict[str, tuple[KOrder, list[KFill]]]:
+        """The REST reads for ``orders`` (worker thread: reads ids only, changes nothing)."""
+        out = {}
         for order in orders:
             k = self._lookup(order)
-            if k is None:
+            if k is not None:
+                out[order.order_id] = (k, self._fetch_fills(k.order_id))
+        return out
+
+    def _rest_apply(self, found: dict[str, tuple[KOrder, list[KFill]]], orders: list[Order]) -> list[OrderSnapshot]:
+        """Apply what ``_rest_fetch`` read (engine thread): exchange ids, missed fills, states."""
+        out = []
+        for order in orders:
+            if order.order_id not in found:
                 continue
+            k, fills = found[order.order_id]
             self._set_xid(order, k.order_id)
-            self._sync_fills(order, "reconcile")
+            self._apply_fills(order, k.order_id, fills, "reconcile")
             self.stats["reconciled"] += 1
             out.append(OrderSnapshot(order.client_order_id, self._status_of(order, k), order.filled_qty,
                                      exchange_order_id=k.order_id))

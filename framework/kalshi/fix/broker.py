@@ -51,6 +51,7 @@ import itertools
 import logging
 import queue
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -140,6 +141,12 @@ class FixBroker:
         self._ioc_deadline: dict[str, float] = {}
         self.frozen: dict[str, set[str]] = {}  # ticker -> order_ids whose outcome is unknown
         self._need_reconcile_at: float | None = None
+        # reconciliation in the background (set both): ``reconcile_fetch(orders) -> data`` does the
+        # I/O on a worker thread, ``reconcile_apply(data, orders) -> snapshots`` runs in poll() on
+        # the engine thread, so a slow or failing lookup never stalls market data or the kill switch
+        self.reconcile_fetch: Callable[[list[Order]], object] | None = None
+        self.reconcile_apply: Callable[[object, list[Order]], Iterable[OrderSnapshot]] | None = None
+        self._reconcile_job: threading.Thread | None = None
         self.events: list[tuple[str, dict]] = []  # session events seen (for tools and tests)
         # journaling hooks (see the module docstring)
         self.before_send: Callable[[str, Order | None, str, dict], None] | None = None
@@ -427,6 +434,8 @@ class FixBroker:
         try:
             if kind == "msg":
                 self._handle(payload)
+            elif kind == "reconciled":
+                self._apply_reconciliation(*payload)
             else:
                 self._handle_event(*payload)
         except Exception:
@@ -454,7 +463,7 @@ class FixBroker:
                                                           OrderStatus.ACCEPTED):
                     self._update(order, OrderStatus.CANCELLED, "IOC remainder cancelled (no cancel report)")
         if (self._need_reconcile_at is not None and now >= self._need_reconcile_at
-                and self.reconciler is not None):
+                and (self.reconciler is not None or self.reconcile_fetch is not None)):
             self._run_reconciler()
 
     # ------------------------------------------------------------------ inbound
@@ -664,6 +673,12 @@ class FixBroker:
             return
         if not self.config.retransmission and not self.session.logged_on:
             return  # reconcile after the reconnect, so reports of the new session follow it
+        if self.reconcile_fetch is not None:
+            if self._reconcile_job is None:  # one lookup at a time; its answer comes via the inbox
+                self._reconcile_job = threading.Thread(target=self._fetch_reconciliation, args=(orders,),
+                                                       name="fix-reconcile", daemon=True)
+                self._reconcile_job.start()
+            return
         try:
             snaps = list(self.reconciler(orders))
         except Exception as e:
@@ -671,6 +686,26 @@ class FixBroker:
             self._need_reconcile_at = self.monotonic() + self.reconcile_interval_s
             return
         self.reconcile(snaps, orders)
+        self._need_reconcile_at = (self.monotonic() + self.reconcile_interval_s) if self.unknown_orders() else None
+
+    def _fetch_reconciliation(self, orders: list[Order]) -> None:
+        """Worker thread: read the exchange's view of ``orders``; poll() applies it."""
+        try:
+            data, error = self.reconcile_fetch(orders), None
+        except Exception as e:  # reported and retried on the engine thread
+            data, error = None, e
+        self._inbox.put(("reconciled", (data, orders, error)))
+
+    def _apply_reconciliation(self, data, orders: list[Order], error: Exception | None) -> None:
+        self._reconcile_job = None
+        if error is not None:
+            log.warning("FIX: reconciliation failed (%s); retrying in %.1f s", error, self.reconcile_interval_s)
+            self._need_reconcile_at = self.monotonic() + self.reconcile_interval_s
+            return
+        # an execution report may have settled some of them while the lookup ran: those are known
+        asked = [o for o in orders if o.status == OrderStatus.UNKNOWN]
+        if asked:
+            self.reconcile(list(self.reconcile_apply(data, asked)), asked)
         self._need_reconcile_at = (self.monotonic() + self.reconcile_interval_s) if self.unknown_orders() else None
 
     def reconcile(self, snapshots: Iterable[OrderSnapshot], asked: Iterable[Order] | None = None) -> None:
