@@ -30,6 +30,7 @@ _MODEL_OPTIONS = {
     "fee_series": "per-series fee overrides {series: {'taker': .., 'maker': ..}}",
     "queue_model": "prints at a resting order's price: 'none' (never fill it, default) or 'trades' "
                    "(fill it once they use up the size displayed ahead of it)",
+    "latency": "order and cancel latency to the simulated exchange: ns or e.g. '50ms' (default 0)",
     "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
     "series": "restrict to markets of these series tickers",
     "batch_size": "Parquet rows per batch (memory bound), default 65536",
@@ -117,7 +118,8 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
                              batch_size=model_options.get("batch_size", 65_536))
     fees = FeeModel(taker=model_options.get("fee_taker", "0.07"), maker=model_options.get("fee_maker", "0"),
                     rounding=model_options.get("fee_rounding", 100), series=model_options.get("fee_series"))
-    broker = SimulatedBroker(fees, queue_model=model_options.get("queue_model", "none"))
+    broker = SimulatedBroker(fees, queue_model=model_options.get("queue_model", "none"),
+                             latency=model_options.get("latency", 0))
     cash = DEFAULT_STARTING_CASH if starting_cash is None else starting_cash
     if type(cash) is not int or cash < 0:
         raise ValueError(f"starting_cash must be a non-negative int in money units "

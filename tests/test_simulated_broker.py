@@ -463,3 +463,63 @@ def test_queue_model_is_validated(tmp_path):
 
     with pytest.raises(ValueError, match="queue_model must be one of 'none', 'trades'"):
         SimulatedBroker(queue_model="fifo")
+
+
+# ---- latency: orders and cancels reach the simulated exchange later ----------------------------
+def test_latency_matches_the_order_against_the_book_on_arrival(tmp_path):
+    seen = {}
+
+    def go(s, b):
+        s.keep("a", s.buy(TK, contracts(2)))
+        seen["status"] = s.orders["a"].status
+
+    s = Script({1: go})
+    quotes = [q(1, 30, 55, 10, 10), q(2, 30, 53, 10, 10), q(4, 30, 50, 10, 10)]  # asks 45, 47, 50
+    run(tmp_path, s, quotes=quotes, latency="2s")
+    assert seen["status"] == OrderStatus.PENDING  # in flight
+    assert fills_of(s, "a") == [(cents(47), contracts(2), False)]  # the book of t=2, seen at t=3
+    assert [f.ts for f in s.fills] == [at(3)]
+
+
+def test_latency_zero_is_the_default(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(2)))})
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10), q(2, 30, 53, 10, 10)])
+    assert fills_of(s, "a") == [(cents(45), contracts(2), False)] and s.fills[0].ts == at(1)
+
+
+def test_latency_a_cancel_can_arrive_after_the_fill(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(5), price=cents(40))),
+                2: lambda s, b: s.cancel(s.orders["a"])})
+    # the order arrives at t=4 and rests; a print through 40 at t=4 fills it; the cancel sent at
+    # t=2 arrives at t=5, too late
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10), q(2, 30, 55, 10, 10), q(6, 30, 55, 10, 10)],
+        trades=[tr(4, 39, 5)], latency="3s")
+    assert fills_of(s, "a") == [(cents(40), contracts(5), True)]
+    assert s.orders["a"].status == OrderStatus.FILLED
+
+
+def test_latency_a_cancel_in_time_wins(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(5), price=cents(40))),
+                2: lambda s, b: s.cancel(s.orders["a"])})
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10), q(2, 30, 55, 10, 10), q(8, 30, 55, 10, 10)],
+        trades=[tr(7, 39, 5)], latency="3s")
+    assert s.fills == [] and s.orders["a"].status == OrderStatus.CANCELLED
+
+
+def test_latency_an_order_arriving_after_the_close_is_rejected(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(1)))})
+    run(tmp_path, s, markets=[market(TK, 0, 3)], quotes=[q(1, 30, 55, 10, 10), q(5, 30, 55, 10, 10)],
+        latency="3s")
+    o = s.orders["a"]
+    assert o.status == OrderStatus.REJECTED and o.reason == "market closed" and o.updated_ts == at(4)
+
+
+def test_latency_is_validated():
+    import pytest
+
+    from framework.brokers.simulated import SimulatedBroker
+
+    assert SimulatedBroker(latency="50ms").latency == 50_000_000 and SimulatedBroker(latency="0").latency == 0
+    for bad in (-1, "-5ms", "soon"):
+        with pytest.raises(ValueError, match="latency must be"):
+            SimulatedBroker(latency=bad)

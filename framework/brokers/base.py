@@ -7,7 +7,8 @@ live brokers report from ``poll()``. The engine never asks a broker for state it
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..model.book import OrderBook
 from ..model.orders import Fill, Order, Trade
@@ -18,8 +19,11 @@ __all__ = ["Broker", "EventSink"]
 class EventSink(Protocol):
     """Implemented by the engine: the only way brokers change orders, cash and positions."""
 
+    now: int  # current engine time, ns
+
     def order_update(self, order: Order) -> None: ...
     def fill(self, order: Order, fill: Fill) -> None: ...
+    def call_at(self, ts: int, fn: Callable[[Any], None], arg: Any) -> None: ...
 
 
 class Broker(Protocol):

@@ -25,6 +25,11 @@ Rules (first version; documented in docs/simulation.md):
 * Cash: an order whose opening part costs more than the available cash is rejected; a fill is
   capped to what the cash can pay (the rest of that order is cancelled).
 * Orders are accepted only while the market is open; resting orders expire at ``close_ts``.
+* ``latency`` (default 0): an order or cancel reaches the simulated exchange that long after the
+  strategy sent it and is matched against the book as it is then (the order stays PENDING in
+  between; all checks apply on arrival). Orders and cancels keep their sending order, so a
+  cancel can arrive after the order filled. Something still in flight when the data ends stays
+  pending.
 
 Trading on a replay cannot move the recorded market: our fills do not change later book
 updates. Results are only as good as this assumption for the sizes traded.
@@ -40,6 +45,23 @@ from ..units import DOLLAR, notional
 __all__ = ["SimulatedBroker"]
 
 _ACCEPTED = OrderStatus.ACCEPTED
+
+
+def _latency_ns(value: int | str) -> int:
+    """``latency`` as int ns: an int (ns) >= 0, or a duration such as ``"50ms"`` or ``"0"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"latency must be >= 0 ns, got {value}")
+        return value
+    import pandas as pd  # parsing a config value once, not on the hot path
+
+    try:
+        ns = int(pd.Timedelta(value).value) if isinstance(value, str) else None
+    except (ValueError, TypeError):
+        ns = None
+    if ns is None or ns < 0:
+        raise ValueError(f"latency must be a duration >= 0 such as '50ms' or an int of ns, got {value!r}")
+    return ns
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 
 
@@ -48,7 +70,8 @@ class SimulatedBroker:
 
     QUEUE_MODELS = ("none", "trades")
 
-    def __init__(self, fees: FeeModel | None = None, queue_model: str = "none") -> None:
+    def __init__(self, fees: FeeModel | None = None, queue_model: str = "none", latency: int | str = 0) -> None:
+        self.latency = _latency_ns(latency)
         if queue_model not in self.QUEUE_MODELS:
             raise ValueError(f"queue_model must be one of {', '.join(map(repr, self.QUEUE_MODELS))}, "
                              f"got {queue_model!r}")
@@ -72,6 +95,19 @@ class SimulatedBroker:
 
     # ---- order entry ------------------------------------------------------------------------
     def submit(self, order: Order) -> None:
+        if self.latency:
+            self.sink.call_at(self.sink.now + self.latency, self._arrive, order)
+        else:
+            self._arrive(order)
+
+    def cancel(self, order: Order) -> None:
+        if self.latency:
+            self.sink.call_at(self.sink.now + self.latency, self._cancel_arrive, order)
+        else:
+            self._cancel_arrive(order)
+
+    def _arrive(self, order: Order) -> None:
+        """The order reaches the simulated exchange: checks, then matching against the book."""
         reason = self._check(order)
         if reason is not None:
             return self._reject(order, reason)
@@ -110,7 +146,7 @@ class SimulatedBroker:
             self._ahead[order.order_id] = None if book is None else book.size_at(not ladder_yes, DOLLAR - threshold)
         return None
 
-    def cancel(self, order: Order) -> None:
+    def _cancel_arrive(self, order: Order) -> None:
         lst = self.resting.get(order.ticker)
         if lst is None or order not in lst:
             return

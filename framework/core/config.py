@@ -54,6 +54,7 @@ BROKER_KEYS = {
     "fee_series": "per-series overrides, e.g. {KXFED = {maker = '0.0175'}}",
     "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
     "batch_size": "Parquet rows per batch (default 65536)",
+    "latency": "order/cancel latency to the simulated exchange, e.g. '50ms' (default 0)",
     "queue_model": "'none' (default: prints at a resting order's price never fill it) or 'trades' "
                    "(they fill it once they use up the size displayed ahead of it)",
 }

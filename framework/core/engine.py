@@ -33,7 +33,8 @@ __all__ = ["Engine", "parse_duration"]
 _NEVER = 1 << 62  # "no scheduled item" sentinel, later than any real timestamp
 
 # scheduled item kinds, in their order at equal timestamps
-_CLOSE, _SETTLE, _TIMER, _EQUITY = 0, 1, 2, 3
+# at equal times: market close, settlement, broker calls (order latency), timers, equity samples
+_CLOSE, _SETTLE, _CALL, _TIMER, _EQUITY = 0, 1, 2, 3, 4
 
 _ORDER_EVT, _FILL_EVT = 0, 1
 _VALID_TIF = ("gtc", "ioc")
@@ -166,6 +167,10 @@ class Engine:
             elif kind == _CLOSE:
                 self.broker.market_closed(payload, ts)
                 self._drain()
+            elif kind == _CALL:
+                fn, arg = payload
+                fn(arg)
+                self._drain()
             else:
                 self._sample_equity(ts)
                 if self._equity_interval:
@@ -289,6 +294,11 @@ class Engine:
         self.predictions.append((self.now, ticker, p))
 
     # ---- EventSink (called by brokers) ------------------------------------------------------
+    def call_at(self, ts: int, fn: Callable[[Any], None], arg: Any) -> None:
+        """Run ``fn(arg)`` on the engine thread when time reaches ``ts`` (after market closes and
+        settlements due then, before timers): how a simulated broker delays orders by a latency."""
+        self._schedule(ts, _CALL, (fn, arg))
+
     def order_update(self, order: Order) -> None:
         order.updated_ts = self.now
         if order.status not in ACTIVE_STATUSES:

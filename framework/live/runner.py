@@ -295,7 +295,8 @@ class LiveRunner:
         if self.s.broker == "simulated":
             from ..brokers.simulated import SimulatedBroker
 
-            return SimulatedBroker(self._fees(), queue_model=self.s.cfg.run.broker.get("queue_model", "none"))
+            b = self.s.cfg.run.broker
+            return SimulatedBroker(self._fees(), queue_model=b.get("queue_model", "none"), latency=b.get("latency", 0))
         if self.s.broker == "rest":
             from ..brokers.rest import RestBroker
 
