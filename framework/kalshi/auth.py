@@ -66,8 +66,8 @@ def _parse_private_pem(data: bytes, passphrase: str | bytes | None, source: str)
         raise AuthError(f"the private key from {source} is empty")
     if b"-----BEGIN" not in data:
         raise AuthError(
-            f"the private key from {source} is not a PEM file: expected a '-----BEGIN RSA PRIVATE "
-            "KEY-----' (PKCS#1) or '-----BEGIN PRIVATE KEY-----' (PKCS#8) block, as downloaded "
+            f"the private key from {source} is not a PEM file: expected a block whose header line "
+            "reads 'BEGIN RSA PRIVATE KEY' (PKCS#1) or 'BEGIN PRIVATE KEY' (PKCS#8), as downloaded "
             "when the API key was created on Kalshi"
         )
     if b"BEGIN OPENSSH PRIVATE KEY" in data:
