@@ -52,16 +52,16 @@ from ..kalshi.errors import (
 from ..kalshi.models import Fill as KFill
 from ..kalshi.models import Order as KOrder
 from ..kalshi.rest import KalshiRestClient, OrderRequest
+from ..live.exchange_fills import count_fill, foreign_order, journaled_order
 from ..live.hooks import checkpoint
 from ..model.fees import fee_for
-from ..model.orders import Fill, Order, OrderStatus
-from ..units import CENT, DOLLAR, notional
+from ..model.orders import TERMINAL_STATUSES, Order, OrderStatus
+from ..units import CENT, notional
 
 __all__ = ["RestBroker"]
 
 log = logging.getLogger(__name__)
 
-_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 _LOOKUP_FAILED = object()
 
 
@@ -185,7 +185,7 @@ class RestBroker:
             order.status = status
         if reason is not None:
             order.reason = reason
-        if order.status in _TERMINAL:
+        if order.status in TERMINAL_STATUSES:
             self._forget(order)
         if self.journal is not None:
             self.journal.update_order(order, kind, detail, acked=acked)
@@ -207,7 +207,7 @@ class RestBroker:
         if order.exchange_order_id:
             self.by_xid[order.exchange_order_id] = order
             self._acked.add(coid)
-        if order.status not in _TERMINAL:
+        if order.status not in TERMINAL_STATUSES:
             self.live[coid] = order
             with self._lock:
                 self._watch[coid] = (order.ticker, order.exchange_order_id)
@@ -376,7 +376,7 @@ class RestBroker:
             _, coid, reason = item
             self._cancel_inflight.discard(coid)
             order = self.by_coid.get(coid)
-            if order is not None and order.status not in _TERMINAL:
+            if order is not None and order.status not in TERMINAL_STATUSES:
                 self._update(order, None, reason, kind="cancel_failed")
         elif kind == "note":
             if self.journal is not None:
@@ -426,21 +426,13 @@ class RestBroker:
             self._update(order, status, None, kind=kind, acked=acked,
                          detail={"exchange_order_id": order.exchange_order_id, "exchange_status": st,
                                  "status": status, "fill_count": korder.fill_count})
-        if order.client_order_id in self._cancel_wanted and order.status not in _TERMINAL:
+        if order.client_order_id in self._cancel_wanted and order.status not in TERMINAL_STATUSES:
             self._cancel_wanted.discard(order.client_order_id)
             self.cancel(order)
 
     def _foreign_order(self, kf: KFill) -> Order:
-        side = kf.side or kf.outcome_side or "yes"
-        action = kf.action or "buy"
-        price = kf.yes_price if side == "yes" else DOLLAR - kf.yes_price
-        coid = kf.client_order_id or f"external-{kf.order_id}"
-        order = Order(f"X{next(self._foreign)}", kf.ticker, side, action, kf.count, price, "gtc",
-                      ts=self._now(), client_order_id=coid)
-        order.exchange_order_id = kf.order_id
-        order.status = OrderStatus.ACCEPTED
-        order.reason = "adopted: fill of an order this run did not place"
-        self.by_coid[coid] = order
+        order = foreign_order(kf, f"X{next(self._foreign)}", self._now())
+        self.by_coid[order.client_order_id] = order
         self.by_xid[kf.order_id] = order
         if self.journal is not None:
             self.journal.add_order(order, self.session, "adopted,foreign", detail={"fill_id": kf.fill_id})
@@ -461,10 +453,8 @@ class RestBroker:
                 order.exchange_order_id = kf.order_id
                 self.by_xid[kf.order_id] = order
         if order is None and self.journal is not None:  # an order of an earlier session
-            jo = self.journal.order_by_exchange_id(kf.order_id) or (
-                self.journal.order(kf.client_order_id) if kf.client_order_id else None)
-            if jo is not None:
-                order = jo.to_order(f"{jo.order_id}/s{jo.session}")
+            order = journaled_order(self.journal, kf)
+            if order is not None:
                 order.exchange_order_id = kf.order_id
                 self.by_coid[order.client_order_id] = order
                 self.by_xid[kf.order_id] = order
@@ -472,22 +462,9 @@ class RestBroker:
             order = self._foreign_order(kf)
         if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
             order.reason = None  # a fill settles an unknown outcome
-        price = kf.yes_price if order.side == "yes" else DOLLAR - kf.yes_price
-        fee = kf.fee or 0
-        qty = kf.count
-        order.filled_qty += qty
-        order.avg_price_num += price * qty
-        order.fee += fee
-        if order.filled_qty > order.qty:
-            order.qty = order.filled_qty  # adopted orders only know what they have seen
-        if order.filled_qty >= order.qty:
-            order.status = OrderStatus.FILLED
-        elif order.status not in _TERMINAL:
-            order.status = OrderStatus.PARTIALLY_FILLED
-        fill = Fill(order.ticker, order.side, order.action, price, qty, fee, self._now(), order.order_id,
-                    not bool(kf.is_taker))
+        fill = count_fill(order, kf, kf.count, self._now())
         self.stats["fills"] += 1
-        if order.status in _TERMINAL:
+        if order.status in TERMINAL_STATUSES:
             self._forget(order)
         if self.sink is not None:
             self.sink.fill(order, fill)

@@ -37,15 +37,14 @@ from ..kalshi.errors import KalshiError
 from ..kalshi.fix.broker import FixBroker, OrderSnapshot
 from ..kalshi.models import Fill as KFill
 from ..kalshi.models import Order as KOrder
-from ..model.orders import Fill, Order, OrderStatus
-from ..units import DOLLAR
+from ..model.orders import TERMINAL_STATUSES, Fill, Order, OrderStatus
+from .exchange_fills import count_fill, foreign_order, journaled_order
 from .hooks import checkpoint
 
 __all__ = ["JournaledFixBroker"]
 
 log = logging.getLogger(__name__)
 
-_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 
 
 class JournaledFixBroker(FixBroker):
@@ -166,12 +165,7 @@ class JournaledFixBroker(FixBroker):
 
     def _update(self, order: Order, status: str | None = None, reason: str | None = None, kind: str | None = None,
                 acked: bool = False, detail: Any = None) -> None:
-        if status is not None:
-            order.status = status
-        if reason is not None:
-            order.reason = reason
-        if order.status in _TERMINAL:
-            self._forget(order)
+        self._set_state(order, status, reason)
         if order.status == OrderStatus.UNKNOWN:
             self.stats["unknown"] += 1
         elif order.status == OrderStatus.REJECTED:
@@ -264,20 +258,9 @@ class JournaledFixBroker(FixBroker):
         return n
 
     def _apply_rest_fill(self, order: Order, kf: KFill, qty: int, source: str) -> None:
-        price = kf.yes_price if order.side == "yes" else DOLLAR - kf.yes_price
-        fee = (kf.fee or 0) if qty == kf.count else (kf.fee or 0) * qty // max(1, kf.count)
-        order.filled_qty += qty
-        order.avg_price_num += price * qty
-        order.fee += fee
-        if order.filled_qty > order.qty:
-            order.qty = order.filled_qty  # adopted orders only know what they have seen
-        if order.filled_qty >= order.qty:
-            order.status = OrderStatus.FILLED
+        fill = count_fill(order, kf, qty, self._now())
+        if order.status == OrderStatus.FILLED:
             self._forget(order)
-        elif order.status not in _TERMINAL:
-            order.status = OrderStatus.PARTIALLY_FILLED
-        fill = Fill(order.ticker, order.side, order.action, price, qty, fee, self._now(), order.order_id,
-                    not bool(kf.is_taker))
         if self.sink is not None:
             self.sink.fill(order, fill)
         key = kf.fill_id if qty == kf.count else f"{kf.fill_id}#{qty}"
@@ -335,7 +318,7 @@ class JournaledFixBroker(FixBroker):
         if order.price is not None:
             self._limit[oid] = order.price
         self._tif[oid] = order.tif
-        if order.status not in _TERMINAL:
+        if order.status not in TERMINAL_STATUSES:
             self.live[oid] = order
         if order.status == OrderStatus.UNKNOWN:
             self.frozen.setdefault(order.ticker, set()).add(oid)
@@ -356,10 +339,8 @@ class JournaledFixBroker(FixBroker):
         if order is None and kf.client_order_id:
             order = self.by_clordid.get(kf.client_order_id)
         if order is None and self.journal is not None:  # an order of an earlier session
-            jo = self.journal.order_by_exchange_id(kf.order_id) or (
-                self.journal.order(kf.client_order_id) if kf.client_order_id else None)
-            if jo is not None:
-                order = jo.to_order(f"{jo.order_id}/s{jo.session}")
+            order = journaled_order(self.journal, kf)
+            if order is not None:
                 self._register(order)
         if order is not None:
             self._set_xid(order, kf.order_id)
@@ -389,15 +370,7 @@ class JournaledFixBroker(FixBroker):
         return False
 
     def _foreign_order(self, kf: KFill) -> Order:
-        side = kf.side or kf.outcome_side or "yes"
-        action = kf.action or "buy"
-        price = kf.yes_price if side == "yes" else DOLLAR - kf.yes_price
-        coid = kf.client_order_id or f"external-{kf.order_id}"
-        order = Order(f"X{next(self._foreign)}", kf.ticker, side, action, kf.count, price, "gtc",
-                      ts=self._now(), client_order_id=coid)
-        order.exchange_order_id = kf.order_id
-        order.status = OrderStatus.ACCEPTED
-        order.reason = "adopted: fill of an order this run did not place"
+        order = foreign_order(kf, f"X{next(self._foreign)}", self._now())
         if self.journal is not None:
             self.journal.add_order(order, self.session_no, "adopted,foreign", detail={"fill_id": kf.fill_id})
         self._register(order)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..model.book import OrderBook
 from ..model.portfolio import Portfolio
 from ..units import DOLLAR
 
-__all__ = ["RecordingSink", "ReplayAsLiveFeed", "local_exchange", "wait_for", "write_live_config"]
+__all__ = ["RecordingSink", "ReplayAsLiveFeed", "local_exchange", "run_in_thread", "wait_for", "write_live_config"]
 
 STARTING_BALANCE = 10_000 * DOLLAR
 
@@ -127,3 +128,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float =
         if time.monotonic() >= deadline:
             return False
         time.sleep(step)
+
+
+def run_in_thread(runner) -> tuple[threading.Thread, dict]:
+    """Start ``runner.run()`` on a daemon thread. The returned dict receives ``"summary"`` (what
+    ``run()`` returned) or ``"error"`` (what it raised), for the test to check."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["summary"] = runner.run()
+        except BaseException as e:  # surfaced by the test
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    return t, box

@@ -17,6 +17,7 @@ __all__ = [
     "Order",
     "OrderStatus",
     "Settlement",
+    "TERMINAL_STATUSES",
     "Trade",
 ]
 
@@ -36,6 +37,9 @@ class OrderStatus:
 
 ACTIVE_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED,
                              OrderStatus.UNKNOWN})
+# final states a live broker stops tracking (EXPIRED included; UNKNOWN is not final)
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED,
+                               OrderStatus.REJECTED})
 
 
 class Order:

@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ...model.fees import FeeModel
-from ...model.orders import Fill, Order, OrderStatus
+from ...model.orders import TERMINAL_STATUSES, Fill, Order, OrderStatus
 from ...units import DOLLAR, UnitError, dollars
 from .codec import Message, MsgType, Tag, format_price, format_qty, parse_price, parse_qty
 from .config import FixConfig
@@ -70,7 +70,6 @@ __all__ = ["EXCHANGE_UNAVAILABLE", "FixBroker", "OrderSnapshot", "fix_side_price
 log = logging.getLogger(__name__)
 
 EXCHANGE_UNAVAILABLE = "EXCHANGE_UNAVAILABLE"
-_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 _RESTING = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 _CLORDID_RE = re.compile(r"^[-\w:+=/]{1,64}$")  # Kalshi: <= 64 chars of [-\w:+=/]
 
@@ -187,14 +186,18 @@ class FixBroker:
         return getattr(self.sink, "now", 0) if self.sink is not None else 0
 
     def _update(self, order: Order, status: str | None = None, reason: str | None = None) -> None:
+        self._set_state(order, status, reason)
+        if self.sink is not None:
+            self.sink.order_update(order)
+
+    def _set_state(self, order: Order, status: str | None, reason: str | None) -> None:
+        """Change the order's status/reason; stop tracking it once it is final."""
         if status is not None:
             order.status = status
         if reason is not None:
             order.reason = reason
-        if order.status in _TERMINAL:
+        if order.status in TERMINAL_STATUSES:
             self._forget(order)
-        if self.sink is not None:
-            self.sink.order_update(order)
 
     def _forget(self, order: Order) -> None:
         oid = order.order_id
@@ -737,7 +740,7 @@ class FixBroker:
                 self._emit_fill(order, Fill(order.ticker, order.side, order.action, own, missed, fee,
                                             self._now(), order.order_id, False),
                                 f"fix:{order.exchange_order_id or order.client_order_id}:{order.filled_qty}")
-            if s.status != order.status or s.status in _TERMINAL:
+            if s.status != order.status or s.status in TERMINAL_STATUSES:
                 self._update(order, s.status, "reconciled")
             self._unfreeze(order)
         for order in asked or ():
