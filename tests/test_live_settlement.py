@@ -4,7 +4,6 @@ it again)."""
 
 from __future__ import annotations
 
-import threading
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +15,7 @@ from framework.live.examples import OneShot
 from framework.live.journal import Journal
 from framework.live.runner import LiveRunner, resolve_settings
 from framework.live.settlement import SettlementWatcher
-from framework.live.testing import wait_for, write_live_config
+from framework.live.testing import run_in_thread, wait_for, write_live_config
 from framework.model.portfolio import Portfolio
 from framework.units import DOLLAR, contracts
 
@@ -122,9 +121,7 @@ def test_live_run_settles_a_market_the_exchange_finalized(tmp_path, exch):
     ex, kid, _ = exch
     strat = _Listen({"qty": 2})
     s, runner = _live_runner(tmp_path, exch, strat)
-    box = {}
-    t = threading.Thread(target=lambda: box.setdefault("summary", runner.run()), daemon=True)
-    t.start()
+    t, box = run_in_thread(runner)
     acct = ex.engine.account(kid)
     assert wait_for(lambda: T in acct.positions and acct.positions[T].qty != 0, 20)
     held = acct.positions[T].qty
@@ -156,9 +153,7 @@ def test_paper_run_settles_its_simulated_position(tmp_path, exch):
     ex, kid, _ = exch
     strat = _Listen({"qty": 2})
     s, runner = _live_runner(tmp_path, exch, strat, mode="paper")
-    box = {}
-    t = threading.Thread(target=lambda: box.setdefault("summary", runner.run()), daemon=True)
-    t.start()
+    t, box = run_in_thread(runner)
     assert wait_for(lambda: runner.engine is not None and runner.engine.fills, 20)
     ex.settle(T, "no")
     assert wait_for(lambda: bool(getattr(strat, "settled", None)), 20)
@@ -172,8 +167,7 @@ def test_paper_run_settles_its_simulated_position(tmp_path, exch):
 def test_a_market_finalized_while_stopped_is_settled_at_restart(tmp_path, exch):
     ex, kid, _ = exch
     s, runner = _live_runner(tmp_path, exch, _Listen({"qty": 2}))
-    t = threading.Thread(target=runner.run, daemon=True)
-    t.start()
+    t, _ = run_in_thread(runner)
     acct = ex.engine.account(kid)
     assert wait_for(lambda: T in acct.positions and acct.positions[T].qty != 0, 20)
     held = acct.positions[T].qty

@@ -11,17 +11,17 @@ from __future__ import annotations
 import threading
 
 import pytest
+from test_restart_faults import check_against_exchange
 
 from framework.core.config import ConfigError
 from framework.exchange.fix_acceptor import attach_fix_acceptor
 from framework.kalshi.fix import FixBroker, FixConfig
 from framework.live import cli as live_cli
 from framework.live.config import load_live_config
-from framework.live.journal import Journal
 from framework.live.killswitch import send_kill
 from framework.live.runner import LiveRunner, resolve_settings
-from framework.live.testing import RecordingSink, local_exchange, wait_for, write_live_config
-from framework.model.orders import ACTIVE_STATUSES, Order, OrderStatus
+from framework.live.testing import RecordingSink, local_exchange, run_in_thread, wait_for, write_live_config
+from framework.model.orders import Order, OrderStatus
 from framework.units import cents, contracts
 
 T = "KXLOCALTEMP-26JAN01-B1"
@@ -46,45 +46,12 @@ def _settings(tmp_path, fix_exch, markets=(T,), **live):
     return resolve_settings(load_live_config(p), out=str(tmp_path / "out"))
 
 
-def _run_in_thread(runner):
-    box = {}
-
-    def target():
-        try:
-            box["summary"] = runner.run()
-        except BaseException as e:  # surfaced by the test
-            box["error"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    return t, box
-
-
-def check_equal(ex, kid, state_dir, summary) -> Journal:
-    acct = ex.engine.account(kid)
-    j = Journal(state_dir / "journal.sqlite")
-    pf = j.load_portfolio()
-    assert pf.cash == acct.cash == summary["cash_units"]
-    ours = {t: p.yes - p.no for t, p in pf.positions.items() if p.yes or p.no}
-    assert ours == {t: p.qty for t, p in acct.positions.items() if p.qty}
-    coids = [o.client_order_id for o in acct.orders.values()]
-    assert len(coids) == len(set(coids))
-    rows = {r.client_order_id: r for r in j.orders()}
-    for o in acct.orders.values():
-        assert o.client_order_id in rows and rows[o.client_order_id].exchange_order_id == o.order_id
-        assert rows[o.client_order_id].filled_qty == o.filled
-    assert not [r for r in rows.values() if r.status in ACTIVE_STATUSES]
-    assert not [o for o in acct.orders.values() if o.status == "resting"]
-    assert sorted(f.fill_id for f in j.fills()) == sorted(f.fill_id for f in acct.fills)
-    return j
-
-
 def test_live_run_over_fix_trades_and_matches_the_exchange(tmp_path, fix_exch):
     ex, kid, _, acc = fix_exch
     s = _settings(tmp_path, fix_exch, markets=(T, T2))
     assert s.broker == "fix" and s.fix_port == acc.port
     runner = LiveRunner(s, install_signals=False, echo=None)
-    t, box = _run_in_thread(runner)
+    t, box = run_in_thread(runner)
     acct = ex.engine.account(kid)
     assert wait_for(lambda: len([o for o in acct.orders.values() if o.status == "resting"]) == 2
                     or not t.is_alive(), 20), box
@@ -95,7 +62,7 @@ def test_live_run_over_fix_trades_and_matches_the_exchange(tmp_path, fix_exch):
     summary = reply["summary"]
     assert summary["cancelled_on_exit"] == 2 and summary["fills"] >= 2
     assert summary["broker"]["sent"] == 4  # one marketable + one resting buy per market, all over FIX
-    j = check_equal(ex, kid, s.state_dir, summary)
+    j = check_against_exchange(ex, kid, s.state_dir, summary)
     # ClOrdID = client_order_id, a uuid (not the engine's O1, O2 ...)
     assert all(len(r.client_order_id) == 36 and r.sent_ns is not None for r in j.orders())
     kinds = [e[1] for e in j.events()]
@@ -111,7 +78,7 @@ def test_live_run_over_fix_trades_and_matches_the_exchange(tmp_path, fix_exch):
     assert len(acct.orders) == 4 and summary2["reconciled_ok"]
     rep = runner2.report
     assert not rep.missing and not rep.adopted and not rep.position_mismatches
-    j = check_equal(ex, kid, s.state_dir, summary2)
+    j = check_against_exchange(ex, kid, s.state_dir, summary2)
     logons = [d for _, k, _, d in j.events("fix_logon")]
     assert len(logons) == 2 and all(d["next_out"] == 2 for d in logons)  # NR: both sides restart at 1
 
@@ -164,7 +131,7 @@ def test_unknown_outcome_over_fix_is_resolved_through_rest(tmp_path, fix_exch):
     s = _settings(tmp_path, fix_exch, write_timeout=0.5)
     acc.faults.withhold_reports(2)  # the marketable order's New and Trade reports
     runner = LiveRunner(s, install_signals=False, echo=None)
-    t, box = _run_in_thread(runner)
+    t, box = run_in_thread(runner)
     acct = ex.engine.account(kid)
     assert wait_for(lambda: runner.engine is not None and runner.engine.broker.stats.get("reconciled", 0) >= 1
                     or not t.is_alive(), 20), box
@@ -173,7 +140,7 @@ def test_unknown_outcome_over_fix_is_resolved_through_rest(tmp_path, fix_exch):
     reply = send_kill(s.state_dir, "test", timeout=30)
     t.join(30)
     assert "error" not in box, box.get("error")
-    j = check_equal(ex, kid, s.state_dir, reply["summary"])
+    j = check_against_exchange(ex, kid, s.state_dir, reply["summary"])
     assert j.events("unknown") and len(acct.orders) == 2 and j.fills()
     assert runner.engine.broker.stats["reconciled"] >= 1 and not runner.engine.broker.frozen
 

@@ -16,7 +16,7 @@ from framework.live import cli as live_cli
 from framework.live.config import load_live_config, risk_limits
 from framework.live.killswitch import KILL_FILE, query_status, send_kill
 from framework.live.runner import PROD_FLAG, LiveRunner, resolve_settings
-from framework.live.testing import wait_for, write_live_config
+from framework.live.testing import run_in_thread, wait_for, write_live_config
 from framework.units import cents, contracts, dollars
 
 T = "KXLOCALTEMP-26JAN01-B1"
@@ -109,20 +109,6 @@ def _runner(tmp_path, exch, mode="live", **kw):
     return s, LiveRunner(s, install_signals=False, echo=None)
 
 
-def _run_in_thread(runner):
-    box = {}
-
-    def target():
-        try:
-            box["summary"] = runner.run()
-        except BaseException as e:  # surfaced by the test
-            box["error"] = e
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    return t, box
-
-
 def test_paper_mode_trades_live_data_with_simulated_fills(tmp_path, exch):
     ex, kid, _ = exch
     s, runner = _runner(tmp_path, exch, mode="paper", live={"duration": "1.5s"})
@@ -136,7 +122,7 @@ def test_paper_mode_trades_live_data_with_simulated_fills(tmp_path, exch):
 def test_kill_switch_socket_cancels_everything_and_reports(tmp_path, exch):
     ex, kid, _ = exch
     s, runner = _runner(tmp_path, exch)
-    t, box = _run_in_thread(runner)
+    t, box = run_in_thread(runner)
     assert wait_for(lambda: len([o for o in ex.engine.account(kid).orders.values() if o.status == "resting"]) == 1
                     or not t.is_alive(), 20)
     assert query_status(s.state_dir)["status"]["state"] == "running"
@@ -154,7 +140,7 @@ def test_kill_switch_socket_cancels_everything_and_reports(tmp_path, exch):
 def test_kill_file_stops_the_run_and_blocks_the_next_start(tmp_path, exch):
     ex, kid, _ = exch
     s, runner = _runner(tmp_path, exch)
-    t, box = _run_in_thread(runner)
+    t, box = run_in_thread(runner)
     assert wait_for(lambda: len(ex.engine.account(kid).orders) >= 2 or not t.is_alive(), 20)
     (s.state_dir / KILL_FILE).write_text("operator\n")
     t.join(30)
