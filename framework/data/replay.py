@@ -207,22 +207,19 @@ def _preload_small_files(sources: list[_Source]) -> set[int]:
     the bad file by name. Returns the indices of the sources preloaded.
     """
     done: set[int] = set()
-    groups: dict[str, list[_Source]] = {}
+    groups: dict[str, tuple[pa.Schema, list[_Source]]] = {}  # schema text -> (schema, sources)
     for s in sources:
         schema = s._metadata.schema.to_arrow_schema()
         projected = pa.schema([schema.field(c) for c in s.columns])
-        groups.setdefault(projected.to_string(), []).append(s)
+        groups.setdefault(projected.to_string(), (projected, []))[1].append(s)
     batch_size = max(s._batch_size for s in sources) if sources else 0
-    for group in groups.values():
+    for projected, group in groups.values():
         if len(group) < _PARALLEL_OPEN_MIN:
             continue
-        first = group[0]
-        schema = first._metadata.schema.to_arrow_schema()
-        projected = pa.schema([schema.field(c) for c in first.columns])
         by_path: dict[str, list[pa.RecordBatch]] = {str(s.path): [] for s in group}
         try:
             dataset = ds.dataset(list(by_path), schema=projected, format="parquet")
-            for tagged in dataset.scanner(columns=first.columns, batch_size=batch_size).scan_batches():
+            for tagged in dataset.scanner(columns=projected.names, batch_size=batch_size).scan_batches():
                 by_path[tagged.fragment.path].append(tagged.record_batch)
         except (OSError, pa.ArrowException, KeyError):
             continue
