@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from framework import CONTRACT, cents
-from framework.brokers.rest import RestBroker
+from framework.brokers.live.rest import RestBroker
 from framework.kalshi.auth import KalshiSigner
 from framework.kalshi.rest import KalshiRestClient
 from framework.live.journal import Journal

@@ -163,10 +163,10 @@ def test_unknown_order_lookup_runs_off_the_engine_thread(tmp_path, fix_exch):
     """The REST lookup of an UNKNOWN order runs on a worker thread: while it is stuck, poll()
     (the engine thread: market data, the kill switch) keeps returning; its answer is applied by
     a later poll()."""
+    from framework.brokers.live.fix import JournaledFixBroker
     from framework.kalshi.auth import KalshiSigner
     from framework.kalshi.envs import Environment
     from framework.kalshi.rest import KalshiRestClient
-    from framework.live.fix_broker import JournaledFixBroker
 
     ex, kid, priv, acc = fix_exch
     signer = KalshiSigner.from_key_file(kid, priv)

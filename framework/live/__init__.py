@@ -9,5 +9,5 @@ reconciliation (see docs/live-trading.md).
 * :mod:`framework.live.config`: ``load_live_config`` (``[live]`` and ``[risk]`` tables);
 * :mod:`framework.live.cli`: ``add_parser`` for ``kalshi run | paper | live | kill``.
 
-The REST order path is :class:`framework.brokers.rest.RestBroker`.
+The REST order path is :class:`framework.brokers.live.rest.RestBroker`.
 """

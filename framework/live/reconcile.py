@@ -30,11 +30,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..brokers.live.hooks import checkpoint
 from ..kalshi.errors import KalshiError
 from ..model.orders import ACTIVE_STATUSES, Order, OrderStatus, Settlement
 from ..model.portfolio import Portfolio
 from ..units import DOLLAR, fmt_contracts, fmt_money, notional
-from .hooks import checkpoint
 
 __all__ = ["ReconcileReport", "reconcile"]
 

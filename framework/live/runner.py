@@ -4,7 +4,7 @@
   broker, simulated clock);
 * ``paper``: a live feed + :class:`~framework.brokers.simulated.SimulatedBroker` + the wall
   clock, behind the risk gate;
-* ``live``: a live feed + :class:`~framework.brokers.rest.RestBroker` (or the FIX broker) + the
+* ``live``: a live feed + :class:`~framework.brokers.live.rest.RestBroker` (or the FIX broker) + the
   wall clock, behind the risk gate, every order journaled before it is sent, state rebuilt from
   the journal and reconciled with the exchange before the strategy gets control.
 
@@ -298,7 +298,7 @@ class LiveRunner:
             b = self.s.cfg.run.broker
             return SimulatedBroker(self._fees(), queue_model=b.get("queue_model", "none"), latency=b.get("latency", 0))
         if self.s.broker == "rest":
-            from ..brokers.rest import RestBroker
+            from ..brokers.live.rest import RestBroker
 
             return RestBroker(self._client(), journal=self.journal, session=self.session,
                               ws_url=self.s.env.ws_url if self.s.option("ws_fills", True) else None,
@@ -307,7 +307,7 @@ class LiveRunner:
                               order_poll_interval=float(self.s.option("order_poll_interval", 2.0)),
                               marketable_cost_cap=bool(self.s.option("marketable_cost_cap", True)))
         if self.s.broker == "fix":
-            from .fix_broker import JournaledFixBroker
+            from ..brokers.live.fix import JournaledFixBroker
 
             return JournaledFixBroker(self._fix_config(), self._signer(), client=self._client(),
                                       journal=self.journal, session_no=self.session, fees=self._fees())

@@ -8,9 +8,9 @@ and journal orders; what an exchange fill means for an order is the same and liv
 
 from __future__ import annotations
 
-from ..kalshi.models import Fill as KFill
-from ..model.orders import TERMINAL_STATUSES, Fill, Order, OrderStatus
-from ..units import DOLLAR
+from ...kalshi.models import Fill as KFill
+from ...model.orders import TERMINAL_STATUSES, Fill, Order, OrderStatus
+from ...units import DOLLAR
 
 __all__ = ["count_fill", "foreign_order", "journaled_order"]
 
