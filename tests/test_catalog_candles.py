@@ -77,7 +77,8 @@ def test_roundtrip_hive_with_null_ohlc(tmp_path: Path):
 @pytest.mark.parametrize(
     ("over", "message"),
     [
-        ({"period": [60, 5, 60]}, "period has value 5"),
+        ({"period": [60, 0, 60]}, "period has value 0 .*whole number of minutes >= 1"),
+        ({"period": [60, -5, 60]}, "period has value -5"),
         ({"high": pd.array([dollars("0.40")] * 3, dtype="Int64")}, "outside \\[low, high\\]"),
         ({"yes_bid_close": pd.array([dollars("0.60")] * 3, dtype="Int64")}, "yes_bid_close is outside"),
         ({"open": pd.array([0, 5000, 5000], dtype="Int64")}, "column open value 0"),
@@ -99,6 +100,13 @@ def test_missing_column_and_unsorted(tmp_path: Path):
         write_table(tmp_path, "candles", candles().drop(columns=["open_interest"]))
     with pytest.raises(CatalogError, match="not sorted"):
         write_table(tmp_path, "candles", candles().iloc[::-1].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("period", [5, 15, 240, 10080])
+def test_any_whole_minute_period_is_accepted(tmp_path: Path, period):
+    """Imports bring other periods than Kalshi's 1/60/1440 (issue 13: 5-minute bars were refused)."""
+    write_table(tmp_path, "candles", candles(period=[period] * 3))
+    assert read_table(tmp_path, "candles")["period"].tolist() == [period] * 3
 
 
 def test_two_periods_same_ts_are_fine(tmp_path: Path):

@@ -95,12 +95,13 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("taker_side", pa.string(), nullable=False),  # "yes" | "no"
         ]
     ),
-    # OHLC bars from Kalshi's candlesticks endpoint (written by ``kalshi download``; not replayed)
+    # OHLC bars: Kalshi's candlesticks endpoint (``kalshi download``) or imports; replayed as kind
+    # "candles" (framework.data.replay, docs/simulation.md "Candles")
     "candles": pa.schema(
         [
             pa.field("ts", _TS, nullable=False),  # period end (inclusive)
             pa.field("ticker", pa.string(), nullable=False),
-            pa.field("period", pa.int64(), nullable=False),  # minutes: 1, 60 or 1440
+            pa.field("period", pa.int64(), nullable=False),  # minutes, >= 1 (Kalshi: 1, 60, 1440)
             pa.field("open", pa.int64(), nullable=True),  # YES trade prices; null = no trade
             pa.field("high", pa.int64(), nullable=True),
             pa.field("low", pa.int64(), nullable=True),
@@ -119,6 +120,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
+# the periods Kalshi's candlesticks endpoint serves (``kalshi download --period``); the catalog
+# accepts any whole number of minutes >= 1 (e.g. 5-minute bars from an import)
 CANDLE_PERIODS: tuple[int, ...] = (1, 60, 1440)
 
 # Columns a file or DataFrame may omit; they read back as all-null.
@@ -555,17 +558,16 @@ def _df_to_table(kind: str, df: pd.DataFrame, allowed_extra: Iterable[str] = ())
 
 
 def _check_candles(table: pa.Table, labels: Any) -> None:
-    """Candle rules: ``period`` in 1/60/1440, ``low <= open, close <= high`` for each OHLC group
-    (nulls skipped), one row per (ticker, period, ts)."""
-    import numpy as np
-
+    """Candle rules: ``period`` a whole number of minutes >= 1 (Kalshi serves 1/60/1440; imports
+    may bring others, e.g. 5), ``low <= open, close <= high`` for each OHLC group (nulls
+    skipped), one row per (ticker, period, ts)."""
     period = table.column("period").to_numpy(zero_copy_only=False)
-    bad = ~np.isin(period, CANDLE_PERIODS)
+    bad = period < 1
     if bad.any():
         pos = _first_bad(bad)
         raise CatalogError(
             f"candles: column period has value {int(period[pos])} at {_fmt_pos(pos, labels)}; "
-            f"allowed: {', '.join(str(p) for p in CANDLE_PERIODS)} (minutes)"
+            "a period is a whole number of minutes >= 1 (Kalshi: 1, 60 or 1440)"
         )
     for prefix in ("", "yes_bid_", "yes_ask_"):
         cols = {c: table.column(prefix + c) for c in ("open", "high", "low", "close")}
