@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from .data.replay import ParquetReplayFeed, _to_ns
 from .model.fees import FeeModel
 from .model.portfolio import Portfolio
 from .strategy import Strategy
+from .strategy_loader import load_strategy
 from .units import dollars
 
 __all__ = ["DEFAULT_STARTING_CASH", "load_strategy", "run_backtest"]
@@ -37,31 +37,6 @@ _MODEL_OPTIONS = {
     "equity_interval": "equity sampling interval (ns or e.g. '1h'); None disables",
     "progress": "show a progress bar (True/False)",
 }
-
-
-def load_strategy(spec: str | type[Strategy]) -> type[Strategy]:
-    """A Strategy subclass from a class or a ``"module:Class"`` string (module importable from
-    the current directory too)."""
-    if isinstance(spec, type):
-        if not issubclass(spec, Strategy):
-            raise TypeError(f"{spec.__name__} is not a framework.Strategy subclass")
-        return spec
-    if not isinstance(spec, str) or ":" not in spec:
-        raise ValueError(f"strategy must be a Strategy subclass or 'module:Class', got {spec!r}")
-    module_name, _, cls_name = spec.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ValueError(f"cannot import strategy module {module_name!r} ({exc}); check the "
-                         "'strategy' setting, e.g. 'strategies.momentum:Momentum'") from None
-    cls = getattr(module, cls_name, None)
-    if cls is None:
-        raise ValueError(f"module {module_name!r} has no class {cls_name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise ValueError(f"{spec} is not a framework.Strategy subclass")
-    return cls
 
 
 def _select_markets(catalog: Path, markets: Iterable[str] | None, series: Iterable[str] | None):
@@ -88,6 +63,26 @@ def _select_markets(catalog: Path, markets: Iterable[str] | None, series: Iterab
     return rows
 
 
+def _starting_cash(value: int | str | Decimal | None) -> int:
+    """``starting_cash`` as money units: an int is money units; a string or Decimal is dollars, as in
+    TOML (``"1000"`` is $1,000)."""
+    if value is None:
+        return DEFAULT_STARTING_CASH
+    if isinstance(value, (str, Decimal)):
+        try:
+            cash = dollars(value)
+        except ValueError as exc:
+            raise ValueError(f"starting_cash {value!r}: {exc}") from None
+    elif type(value) is int:
+        cash = value
+    else:
+        raise ValueError(f"starting_cash must be dollars as a string ('1000') or an int of money units "
+                         f"($1,000 = framework.dollars(1000)), got {value!r}")
+    if cash < 0:
+        raise ValueError(f"starting_cash must not be negative, got {value!r}")
+    return cash
+
+
 def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path, markets=None, start=None,
                  end=None, params: dict[str, Any] | None = None, starting_cash: int | None = None,
                  risk=None, **model_options: Any) -> Result:
@@ -95,7 +90,7 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
 
     ``markets`` (tickers) or ``series`` (a model option) select markets; ``start``/``end``
     (``end`` exclusive) accept ns ints or time strings; ``starting_cash`` is in money units
-    (default $10,000). ``risk`` is an optional pre-trade gate (``framework.live.risk.RiskGate``),
+    (default $10,000); a string or Decimal is dollars, as in TOML (``"1000"``). ``risk`` is an optional pre-trade gate (``framework.live.risk.RiskGate``),
     the same one live runs use, so limits behave alike. Model options: see
     ``framework.backtest._MODEL_OPTIONS``.
     """
@@ -120,10 +115,7 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
                     rounding=model_options.get("fee_rounding", 100), series=model_options.get("fee_series"))
     broker = SimulatedBroker(fees, queue_model=model_options.get("queue_model", "none"),
                              latency=model_options.get("latency", 0))
-    cash = DEFAULT_STARTING_CASH if starting_cash is None else starting_cash
-    if type(cash) is not int or cash < 0:
-        raise ValueError(f"starting_cash must be a non-negative int in money units "
-                         f"($1,000 = framework.dollars(1000)), got {starting_cash!r}")
+    cash = _starting_cash(starting_cash)
     portfolio = Portfolio(cash, netting=model_options.get("netting", True))
     interval = model_options.get("equity_interval", "1h")
     if interval is not None:

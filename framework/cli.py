@@ -100,7 +100,11 @@ def backtest_from_config(cfg, args) -> int:
         opts["risk"] = RiskGate(risk_limits(cfg.risk, defaults=False))
     print(f"backtest {strategy} on {catalog}", flush=True)
     t0 = time.perf_counter()
-    result = run_backtest(strategy, catalog, markets=markets, start=getattr(args, "start", None) or cfg.start,
+    from .strategy_loader import load_strategy
+
+    # a config's strategy is found next to the config too, so it runs from any directory
+    strategy_cls = load_strategy(strategy, search_dirs=[cfg.path.parent] if cfg.path is not None else [])
+    result = run_backtest(strategy_cls, catalog, markets=markets, start=getattr(args, "start", None) or cfg.start,
                           end=getattr(args, "end", None) or cfg.end, params=params,
                           starting_cash=cfg.starting_cash, **opts)
     elapsed = time.perf_counter() - t0
@@ -179,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    known = ("CLIError", "ConfigError", "CatalogError", "UnitError", "ValueError", "TypeError")
+    known = ("CLIError", "ConfigError", "CatalogError", "UnitError", "ValueError", "TypeError",
+             "StrategyLoadError")
     prefix = "" if type(exc).__name__ in known else f"{type(exc).__name__}: "
     return prefix + " ".join(text.split())
 

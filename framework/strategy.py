@@ -37,7 +37,11 @@ class Strategy:
                 raise ValueError(f"{type(self).__name__} has no parameter(s) {', '.join(unknown)}; "
                                  f"known: {', '.join(sorted(merged)) or '(none)'}")
             for k, v in params.items():
-                merged[k] = _coerce_like(merged.get(k), v)
+                try:
+                    merged[k] = _coerce_like(merged.get(k), v)
+                except ValueError as exc:  # name the parameter: "--param qty=ten" must say which one
+                    raise ValueError(f"{type(self).__name__} parameter {k!r}: {exc} "
+                                     f"(default {merged.get(k)!r})") from None
         self.params = merged  # instance attribute shadows the class defaults
         self._engine: Engine | None = None
         self.log = logging.getLogger(f"strategy.{type(self).__name__}")

@@ -275,11 +275,12 @@ class LiveRunner:
     def _strategy(self):
         if self.strategy is not None:
             return self.strategy
-        from ..backtest import load_strategy
+        from ..strategy_loader import load_strategy
 
         if not self.s.strategy:
             raise ConfigError("no strategy given: set [run] strategy in the config or pass --strategy module:Class")
-        self.strategy = load_strategy(self.s.strategy)(self.s.params)
+        path = self.s.cfg.run.path  # a config's strategy is found next to the config too
+        self.strategy = load_strategy(self.s.strategy, [path.parent] if path is not None else [])(self.s.params)
         return self.strategy
 
     def _fees(self):
