@@ -10,8 +10,10 @@ from typing import Any
 from .analysis.results import Result
 from .brokers.simulated import SimulatedBroker
 from .core.engine import Engine
+from .core.strategy_errors import StrategyError
 from .data.catalog import CatalogError, read_markets
 from .data.replay import ParquetReplayFeed, _to_ns
+from .logs import ensure_strategy_output
 from .model.fees import FeeModel
 from .model.portfolio import Portfolio
 from .strategy import Strategy
@@ -94,6 +96,7 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
     the same one live runs use, so limits behave alike. Model options: see
     ``framework.backtest._MODEL_OPTIONS``.
     """
+    ensure_strategy_output()  # self.log.info shows from Python too, unless logging is configured
     unknown = sorted(set(model_options) - set(_MODEL_OPTIONS))
     if unknown:
         known = "\n".join(f"  {k}: {v}" for k, v in _MODEL_OPTIONS.items())
@@ -131,12 +134,23 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
         progress = bar.update
     engine = Engine(strat, feed, broker, portfolio, market_rows, equity_interval=interval, start=start_ns, end=end_ns,
                     progress=progress, risk=risk)
+    source = getattr(type(strat), "__kalshi_source__", None)  # a strategy loaded from a .py file
+    info = {"strategy": source or f"{type(strat).__module__}:{type(strat).__name__}", "params": strat.params,
+            "markets": len(market_rows), "start": start_ns, "end": end_ns}
     try:
         engine.run()
+    except StrategyError as err:  # keep what the run did up to the failure, for the run folder
+        err.partial = _partial_result(engine, info)
+        raise
     finally:
         if bar is not None:
             bar.close()
         feed.close()
-    info = {"strategy": f"{type(strat).__module__}:{type(strat).__name__}", "params": strat.params,
-            "markets": len(market_rows), "start": start_ns, "end": end_ns}
     return Result.from_engine(engine, info)
+
+
+def _partial_result(engine: Engine, info: dict[str, Any]) -> Result | None:
+    try:
+        return Result.from_engine(engine, {**info, "failed": True})
+    except Exception:  # the failure may have left state half-updated: no partial results then
+        return None

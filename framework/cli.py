@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 import time
 from pathlib import Path
@@ -104,9 +103,22 @@ def backtest_from_config(cfg, args) -> int:
 
     # a config's strategy is found next to the config too, so it runs from any directory
     strategy_cls = load_strategy(strategy, search_dirs=[cfg.path.parent] if cfg.path is not None else [])
-    result = run_backtest(strategy_cls, catalog, markets=markets, start=getattr(args, "start", None) or cfg.start,
-                          end=getattr(args, "end", None) or cfg.end, params=params,
-                          starting_cash=cfg.starting_cash, **opts)
+    from .core.strategy_errors import StrategyError
+    from .logs import run_log
+
+    debug = bool(getattr(args, "debug", False))
+    with run_log(out, debug=debug):
+        try:
+            result = run_backtest(strategy_cls, catalog, markets=markets,
+                                  start=getattr(args, "start", None) or cfg.start,
+                                  end=getattr(args, "end", None) or cfg.end, params=params,
+                                  starting_cash=cfg.starting_cash, **opts)
+        except StrategyError as err:
+            failed = err
+        else:
+            failed = None
+    if failed is not None:
+        return _strategy_failed(failed, out, debug)
     elapsed = time.perf_counter() - t0
     result.write(out)
     n = result.metrics["n_events"]
@@ -114,6 +126,29 @@ def backtest_from_config(cfg, args) -> int:
     print(f"\n  {n:,} events in {elapsed:.2f} s ({n / max(elapsed, 1e-9):,.0f} events/s); "
           f"wrote {out}/ (metrics.json, fills.parquet, orders.parquet, equity.parquet)")
     return 0
+
+
+def _strategy_failed(err, out: Path, debug: bool) -> int:
+    """A strategy raised: keep the partial results and the traceback in the run folder, say where
+    it happened in one line (callback, ticker, simulated time); exit 1."""
+    if debug:
+        raise err
+    from .logs import fmt_sim_time
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "error.txt").write_text(f"{err}\n\n{err.traceback_text}")
+    with open(out / "run.log", "a", encoding="utf-8") as log_file:
+        log_file.write(f"{fmt_sim_time(err.ts)} ERROR framework.cli: {err}\n{err.traceback_text}")
+    kept = "traceback in error.txt"
+    if err.partial is not None:
+        try:
+            err.partial.write(out)
+            kept += ", partial results up to the failure"
+        except Exception as exc:  # the failure may have left state that cannot be written
+            kept += f" (partial results could not be written: {type(exc).__name__}: {exc})"
+    print(f"kalshi: error: {err}; {kept} in {out}/; rerun with `kalshi --debug ...` to see the traceback here",
+          file=sys.stderr)
+    return 1
 
 
 def _add_bench(sub) -> None:
@@ -162,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import configure_cli_logging
+
+    configure_cli_logging(args.debug)  # strategy lines at INFO with simulated time; --debug: our flow
     if not getattr(args, "command", None):
         parser.print_help()
         return 0

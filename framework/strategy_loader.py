@@ -55,6 +55,8 @@ def load_strategy(spec: str | type[Strategy], search_dirs: Iterable[str | Path] 
         raise StrategyLoadError(f"{where} has no class {cls_name!r}{hint}")
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise StrategyLoadError(f"{spec} is not a framework.Strategy subclass")
+    if module.__name__.startswith("_strategy_"):  # loaded from a file: name it by its path in results
+        cls.__kalshi_source__ = f"{module.__file__}:{cls_name}"
     return cls
 
 

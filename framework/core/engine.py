@@ -16,20 +16,24 @@ from __future__ import annotations
 import gc
 import heapq
 import itertools
+import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..logs import use_clock
 from ..model.book import OrderBook
 from ..model.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, Settlement, Trade
 from ..model.portfolio import Portfolio
 from ..strategy import Strategy
 from ..units import DOLLAR
 from .events import BOOK, IDLE, MIXED, QUOTE, TRADE
+from .strategy_errors import strategy_error
 
 __all__ = ["Engine", "parse_duration"]
 
+log = logging.getLogger(__name__)
 _NEVER = 1 << 62  # "no scheduled item" sentinel, later than any real timestamp
 
 # scheduled item kinds, in their order at equal timestamps
@@ -92,6 +96,7 @@ class Engine:
         self.settlements: list[Settlement] = []
         self.subscribed: set[str] = set()
         self.n_events = 0
+        self._debug = False
         self._ids = itertools.count(1)
         self._queue: deque = deque()
         self._order_queued: set[Order] = set()  # orders with an on_order notification pending
@@ -265,6 +270,8 @@ class Engine:
                 self.order_update(order)
                 return order
         self.open[order.order_id] = order
+        if self._debug:
+            log.debug("submit %r", order)
         self.broker.submit(order)
         return order
 
@@ -301,6 +308,8 @@ class Engine:
 
     def order_update(self, order: Order) -> None:
         order.updated_ts = self.now
+        if self._debug:
+            log.debug("order %r%s", order, f" ({order.reason})" if order.reason else "")
         if order.status not in ACTIVE_STATUSES:
             self.open.pop(order.order_id, None)
         if self._on_order is not None and order not in self._order_queued:
@@ -309,6 +318,8 @@ class Engine:
 
     def fill(self, order: Order, fill: Fill) -> None:
         order.updated_ts = self.now
+        if self._debug:
+            log.debug("fill %r", fill)
         self.portfolio.apply_fill(fill.ticker, fill.side, fill.action, fill.price, fill.qty, fill.fee)
         self.fills.append(fill)
         if order.status == OrderStatus.FILLED:
@@ -338,6 +349,24 @@ class Engine:
         return book
 
     def run(self) -> None:
+        """Run to the end of the feed. An exception raised in strategy code comes out as a
+        ``StrategyError`` naming the callback, ticker and simulated time (original as its cause)."""
+        self._debug = log.isEnabledFor(logging.DEBUG)  # order/fill flow for --debug, checked once
+        use_clock(self._clock_now)  # log lines carry simulated time
+        try:
+            self._run()
+        except Exception as exc:
+            err = strategy_error(exc, self.strategy, self.now)
+            if err is None:
+                raise
+            raise err from exc
+        finally:
+            use_clock(None)
+
+    def _clock_now(self) -> int:
+        return self.now
+
+    def _run(self) -> None:
         strategy = self.strategy
         strategy._engine = self
         if self._equity_interval and self._first_open is not None:
