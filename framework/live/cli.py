@@ -58,6 +58,7 @@ def add_parser(sub) -> None:
     p.add_argument("config", nargs="?", help="the run's TOML config (to find its state directory)")
     p.add_argument("--state-dir", help="the run's state directory")
     p.add_argument("--out", help="the run's folder, if it was given to the run")
+    p.add_argument("--paper", action="store_true", help="the config's paper run (its own folder, <out>-paper)")
     p.add_argument("--reason", default="", help="text recorded in the journal")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the run's summary")
     p.set_defaults(func=cmd_kill)
@@ -110,13 +111,10 @@ def cmd_kill(args) -> int:
         state_dir = Path(args.state_dir)
     elif args.config:
         from .config import load_live_config
+        from .runner import run_folders
+
         cfg = load_live_config(args.config)
-        live = cfg.live
-        if live.get("state_dir"):
-            state_dir = Path(live["state_dir"])
-        else:
-            out = Path(args.out) if args.out else (cfg.run.out or Path("runs") / cfg.path.stem)
-            state_dir = out / "state"  # the runner's default
+        _, state_dir = run_folders(cfg, "paper" if args.paper else "live", args.out)  # as the run chose
     else:
         raise ValueError("give the run's CONFIG or --state-dir")
     reply = send_kill(state_dir, args.reason, timeout=args.timeout)

@@ -136,15 +136,41 @@ def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | Non
         raise ConfigError(f"{where}: {mode} mode needs [run] markets (tickers) or series to trade")
     if mode == "backtest" and cfg.run.catalog is None:
         raise ConfigError(f"{where}: a backtest needs [run] catalog")
-    name = cfg.path.stem if cfg.path is not None else "run"
-    out_dir = Path(out) if out else (cfg.run.out or Path("runs") / name)
-    sd = Path(state_dir) if state_dir else Path(live["state_dir"]) if live.get("state_dir") else out_dir / "state"
+    out_dir, sd = run_folders(cfg, mode, out, state_dir)
     p = dict(cfg.run.params)
     p.update(params or {})
     return Settings(cfg, mode, environment, broker_kind, feed_kind, sd, out_dir,
                     _duration_s(duration if duration is not None else live.get("duration")), mkts,
                     cfg.run.series, p, strategy or cfg.run.strategy,
                     fix_port if broker_kind == "fix" else None)
+
+
+def run_folders(cfg: LiveConfig, mode: str, out: str | Path | None = None,
+                state_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """The run folder and state directory of ``mode``. Folders given on the command line are used
+    as they are; folders from the config (or the default ``runs/<config name>``) belong to live
+    runs, and a paper run of the same config gets its own: ``<out>-paper`` (and its state inside
+    it, or ``<state_dir>-paper`` when the config puts the state elsewhere), so paper never writes
+    over a live run's journal, kill file or summary."""
+    name = cfg.path.stem if cfg.path is not None else "run"
+    live = cfg.live
+    base_out = cfg.run.out or Path("runs") / name
+    base_sd = Path(live["state_dir"]) if live.get("state_dir") else base_out / "state"
+    paper = mode == "paper"
+    if out:
+        out_dir = Path(out)
+    else:
+        out_dir = base_out.with_name(base_out.name + "-paper") if paper else base_out
+    if state_dir:
+        return out_dir, Path(state_dir)
+    if not live.get("state_dir"):
+        return out_dir, out_dir / "state"
+    if not paper:
+        return out_dir, base_sd
+    try:  # the config's state lives inside its run folder: mirror it inside the paper folder
+        return out_dir, out_dir / base_sd.relative_to(base_out)
+    except ValueError:
+        return out_dir, base_sd.with_name(base_sd.name + "-paper")
 
 
 # ---------------------------------------------------------------------------------------------
