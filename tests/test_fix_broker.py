@@ -106,14 +106,14 @@ def test_new_folded_into_first_trade_and_no_price_is_yes_price(env):
     b, _, sink, _ = env
     o = order("no", "buy", 2, 60)
     b.submit(o)
-    er(b, o, "F", "2", t14="2", t151="0", t31="38", t32="2", t1057="Y")  # LastPx is the YES price
+    er(b, o, "F", "2", t14="2", t151="0", t31="42", t32="2", t1057="Y")  # LastPx is the YES price
     assert o.status == S.FILLED
-    assert sink.fills[-1].price == DOLLAR - cents(38) and not sink.fills[-1].is_maker
+    assert sink.fills[-1].price == DOLLAR - cents(42) and not sink.fills[-1].is_maker  # NO at 58, within 60
 
 
 def test_duplicate_exec_id_and_resent_report_do_not_double_count(env):
     b, _, sink, _ = env
-    o = order(qty=5)
+    o = order(qty=5, price=45)  # fills at 40-42 are within the limit
     b.submit(o)
     er(b, o, "F", "1", exec_id="4;7", t14="2", t151="3", t31="40", t32="2")
     er(b, o, "F", "1", exec_id="4;7", t14="2", t151="3", t31="40", t32="2")  # same ExecID

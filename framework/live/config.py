@@ -56,6 +56,10 @@ LIVE_KEYS = {
                 "else Kalshi's port of fix_session",
     "fix_host": "FIX host (default: Kalshi's order-entry host of the env; env local: the exchange's host)",
     "fix_heartbeat": "FIX HeartBtInt in seconds (default 30)",
+    "unresolved_alert": "seconds an order's outcome may stay unknown before the run alerts and sets its "
+                        "market REDUCING (default 60)",
+    "stop_timeout": "seconds a stop waits until the exchange shows none of the run's orders resting "
+                    "(default 30); orders still resting then make the exit code 3",
 }
 RISK_KEYS = {
     "max_position": "contracts per market, worst case with open orders",

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..brokers.live.hooks import checkpoint
-from ..kalshi.errors import KalshiError
+from ..kalshi.errors import KalshiError, KalshiNotFound
 from ..model.orders import ACTIVE_STATUSES, Order, OrderStatus, Settlement
 from ..model.portfolio import Portfolio
 from ..units import DOLLAR, fmt_contracts, fmt_money, notional
@@ -184,8 +184,11 @@ def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, a
         try:
             k = None
             if order.exchange_order_id:
-                k = client.get_order(order.exchange_order_id)
-            else:
+                try:
+                    k = client.get_order(order.exchange_order_id)
+                except KalshiNotFound:  # the exchange forgot that id (it restarted?): try the client id
+                    k = None
+            if k is None:
                 since = intents[order.client_order_id] - 60
                 for o in client.iter_orders(ticker=order.ticker, min_ts=since):
                     if o.client_order_id == order.client_order_id:
@@ -194,6 +197,11 @@ def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, a
         except KalshiError as e:
             rep.errors.append(f"could not look up order {order.order_id} ({order.client_order_id}): {e}")
             order.status = OrderStatus.UNKNOWN
+            continue
+        if k is None and order.exchange_order_id:
+            broker._update(order, OrderStatus.CANCELLED, "missing: acknowledged, but the exchange no longer "
+                           "has it (by order id or client id)", kind="missing")
+            rep.missing.append(order.client_order_id)
             continue
         if k is None:
             broker._update(order, OrderStatus.REJECTED, "missing: journaled but not found on the exchange "

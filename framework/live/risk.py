@@ -88,6 +88,7 @@ class RiskGate:
         self._day: int | None = None
         self.day_start_equity: int | None = None
         self.denials = 0
+        self.reducing_markets: dict[str, str] = {}  # ticker -> why only reducing orders pass there
         self.on_state_change = None  # optional callback(state, reason), e.g. the journal
         self.on_new_day = None  # optional callback(day, equity): the live runner journals the baseline
 
@@ -109,6 +110,11 @@ class RiskGate:
 
     def reduce_only(self, reason: str = "reducing") -> None:
         self._set_state(REDUCING, reason)
+
+    def reduce_market(self, ticker: str, reason: str) -> None:
+        """REDUCING for one market only (e.g. an order there is unresolved, or the exchange sent an
+        implausible report about it); the first reason stays."""
+        self.reducing_markets.setdefault(ticker, reason)
 
     def resume(self) -> None:
         self._set_state(ACTIVE, None)
@@ -181,6 +187,9 @@ class RiskGate:
         reduces = self._reduces(order, engine)
         if self.state == REDUCING and not reduces:
             return f"reducing only ({self.state_reason}): order would not reduce a position"
+        if order.ticker in self.reducing_markets and not reduces:
+            return (f"reducing only in {order.ticker} ({self.reducing_markets[order.ticker]}): "
+                    "order would not reduce a position")
         if lim.max_orders is not None:
             sent = self._sent
             while sent and sent[0] <= now - lim.rate_window:
@@ -235,4 +244,7 @@ class RiskGate:
         return None
 
     def summary(self) -> dict[str, Any]:
-        return {"state": self.state, "reason": self.state_reason, "denials": self.denials}
+        out = {"state": self.state, "reason": self.state_reason, "denials": self.denials}
+        if self.reducing_markets:
+            out["reducing_markets"] = dict(self.reducing_markets)
+        return out

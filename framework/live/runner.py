@@ -236,6 +236,7 @@ class LiveRunner:
         self._deadline: float | None = None
         self._shutdown_done = False
         self.cancelled_on_exit = 0
+        self.alerts: list[dict[str, Any]] = []  # market_alert calls (also journaled as "alert")
         self.summary: dict[str, Any] | None = None
         self.settlement_watcher = None
 
@@ -351,7 +352,8 @@ class LiveRunner:
         session = str(s.option("fix_session", "NR")).upper()
         s.state_dir.mkdir(parents=True, exist_ok=True)
         kw: dict[str, Any] = {"store_path": str(s.state_dir / "fix-seq.sqlite"),
-                              "ack_timeout_s": float(s.option("write_timeout", 5.0))}
+                              "ack_timeout_s": float(s.option("write_timeout", 5.0)),
+                              "unresolved_alert_s": float(s.option("unresolved_alert", 60.0))}
         if s.option("fix_heartbeat") is not None:
             kw["heartbeat_s"] = int(s.option("fix_heartbeat"))
         if s.fix_port is not None:
@@ -363,6 +365,20 @@ class LiveRunner:
         if s.option("fix_host"):
             kw["host"] = s.option("fix_host")
         return FixConfig.kalshi(key_id, session, env=s.env.name, **kw)
+
+    def market_alert(self, ticker: str | None, reason: str) -> None:
+        """A broker needs a human for ``ticker`` (None: for every market): an order unresolved too
+        long, or an implausible exchange report it quarantined. The market goes REDUCING (only
+        orders that shrink a position), the alert is journaled and printed; the run goes on."""
+        self.alerts.append({"ticker": ticker, "reason": reason})
+        if self.gate is not None:
+            if ticker is None:
+                self.gate.reduce_only(reason)
+            else:
+                self.gate.reduce_market(ticker, reason)
+        if self.journal is not None:
+            self.journal.event("alert", {"ticker": ticker, "reason": reason, "risk": "REDUCING"})
+        self.echo(f"ALERT {ticker or 'all markets'}: {reason}; now REDUCING (orders that shrink a position only)")
 
     # ---- control ----------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -446,6 +462,8 @@ class LiveRunner:
                                              "strategy": s.strategy, "markets": tickers})
             broker = self._make_broker()
             self.gate = RiskGate(risk_limits(s.cfg.risk))
+            if hasattr(broker, "on_alert"):
+                broker.on_alert = self.market_alert
             if self.journal is not None:
                 journal = self.journal
                 self.gate.on_state_change = lambda st, why: journal.event("risk_state", {"state": st, "reason": why})
@@ -557,6 +575,7 @@ class LiveRunner:
                                 for x in eng.settlements],
                 "risk": self.gate.summary() if self.gate is not None else None,
                 "reconciled_ok": self.report.ok if self.report is not None else None,
+                "alerts": self.alerts,
             })
             if hasattr(broker, "stats"):
                 summary["broker"] = dict(broker.stats, duplicate_fills=getattr(broker, "duplicate_fills", 0))

@@ -33,8 +33,8 @@ import logging
 import time
 from typing import Any
 
-from ...kalshi.errors import KalshiError
-from ...kalshi.fix.broker import FixBroker, OrderSnapshot
+from ...kalshi.errors import KalshiError, KalshiNotFound
+from ...kalshi.fix.broker import FixBroker, OrderSnapshot, exchange_order_id
 from ...kalshi.models import Fill as KFill
 from ...kalshi.models import Order as KOrder
 from ...model.orders import TERMINAL_STATUSES, Fill, Order, OrderStatus
@@ -217,9 +217,17 @@ class JournaledFixBroker(FixBroker):
         return order.status
 
     def _lookup(self, order: Order, since_s: int | None = None) -> KOrder | None:
-        """The exchange's view of ``order`` (raises KalshiError when it cannot be read)."""
-        if order.exchange_order_id:
-            return self.client.get_order(order.exchange_order_id)
+        """The exchange's view of ``order``: by exchange id, else (never acknowledged, or a 404
+        for that id: the exchange restarted or forgot it) by listing the ticker's orders and
+        matching the client id. None: the exchange has no such order, which is an answer (the
+        caller resolves the order); raises KalshiError only when the exchange cannot be read."""
+        xid = exchange_order_id(order.exchange_order_id)
+        if xid:
+            try:
+                return self.client.get_order(xid)
+            except KalshiNotFound:
+                log.warning("order %s: exchange id %s not found (404); looking for client id %s",
+                            order.order_id, xid, order.client_order_id)
         since = (since_s if since_s is not None else int(time.time()) - 3600) - 60
         for o in self.client.iter_orders(ticker=order.ticker, min_ts=since):
             if o.client_order_id == order.client_order_id:
@@ -227,6 +235,7 @@ class JournaledFixBroker(FixBroker):
         return None
 
     def _set_xid(self, order: Order, xid: str | None) -> None:
+        xid = exchange_order_id(xid)
         if xid and order.exchange_order_id != xid:
             order.exchange_order_id = xid
         if xid:
@@ -305,6 +314,8 @@ class JournaledFixBroker(FixBroker):
         oid = order.order_id
         self._journaled.add(coid)
         clid = coid
+        # an older version journaled the placeholder 37=NONE of an EXCHANGE_UNAVAILABLE reject
+        order.exchange_order_id = exchange_order_id(order.exchange_order_id)
         if order.exchange_order_id:
             self._acked.add(coid)
             self.by_exchange_id[order.exchange_order_id] = order
@@ -322,6 +333,7 @@ class JournaledFixBroker(FixBroker):
             self.live[oid] = order
         if order.status == OrderStatus.UNKNOWN:
             self.frozen.setdefault(order.ticker, set()).add(oid)
+            self._unknown_since.setdefault(oid, self.monotonic())
             if self._need_reconcile_at is None:
                 self._need_reconcile_at = self.monotonic()
 

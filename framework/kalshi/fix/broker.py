@@ -65,13 +65,22 @@ from .config import FixConfig
 from .session import FixSession, NotLoggedOn, SendFailed
 from .store import SeqStore
 
-__all__ = ["EXCHANGE_UNAVAILABLE", "FixBroker", "OrderSnapshot", "fix_side_price"]
+__all__ = ["EXCHANGE_UNAVAILABLE", "FixBroker", "OrderSnapshot", "exchange_order_id", "fix_side_price"]
 
 log = logging.getLogger(__name__)
 
 EXCHANGE_UNAVAILABLE = "EXCHANGE_UNAVAILABLE"
 _RESTING = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 _CLORDID_RE = re.compile(r"^[-\w:+=/]{1,64}$")  # Kalshi: <= 64 chars of [-\w:+=/]
+# OrderID (37) values that stand for "no order": an EXCHANGE_UNAVAILABLE reject carries 37=NONE
+_PLACEHOLDER_IDS = frozenset({"", "NONE", "NULL", "0", "-1", "UNKNOWN", "N/A", "NA"})
+
+
+def exchange_order_id(value: str | None) -> str | None:
+    """An OrderID (37) worth storing, or None for a placeholder such as ``NONE``."""
+    if value is None or value.strip().upper() in _PLACEHOLDER_IDS:
+        return None
+    return value
 
 
 def fix_side_price(side: str, action: str, price: int) -> tuple[str, int]:
@@ -140,6 +149,13 @@ class FixBroker:
         self._ioc_deadline: dict[str, float] = {}
         self.frozen: dict[str, set[str]] = {}  # ticker -> order_ids whose outcome is unknown
         self._need_reconcile_at: float | None = None
+        self._unknown_since: dict[str, float] = {}  # order_id -> when its outcome became unknown
+        self._alerted: set[str] = set()  # order_ids whose unresolved outcome was alerted
+        # called on the engine thread when a market needs a human: an order unresolved for
+        # ``unresolved_alert_s`` or an implausible report (quarantined). The live runner sets
+        # the market REDUCING; ``on_alert(ticker, reason)``
+        self.on_alert: Callable[[str | None, str], None] | None = None
+        self.quarantined: list[dict] = []  # reports refused by the sanity checks (tools, tests)
         # reconciliation in the background (set both): ``reconcile_fetch(orders) -> data`` does the
         # I/O on a worker thread, ``reconcile_apply(data, orders) -> snapshots`` runs in poll() on
         # the engine thread, so a slow or failing lookup never stalls market data or the kill switch
@@ -202,6 +218,7 @@ class FixBroker:
     def _forget(self, order: Order) -> None:
         oid = order.order_id
         self.live.pop(oid, None)
+        self._unknown_since.pop(oid, None)
         self._ack_deadline.pop(oid, None)
         self._cancel_deadline.pop(oid, None)
         self._ioc_deadline.pop(oid, None)
@@ -210,7 +227,11 @@ class FixBroker:
         self._update(order, OrderStatus.REJECTED, reason)
 
     def _mark_unknown(self, order: Order, reason: str) -> None:
-        self.frozen.setdefault(order.ticker, set()).add(order.order_id)
+        if order.status in TERMINAL_STATUSES:
+            return  # a definitive answer already came (a reject, a fill, a cancel): it stands
+        self._unknown_since.setdefault(order.order_id, self.monotonic())
+        if order.order_id not in self._alerted:
+            self.frozen.setdefault(order.ticker, set()).add(order.order_id)
         self._ack_deadline.pop(order.order_id, None)
         self._cancel_deadline.pop(order.order_id, None)
         if self._need_reconcile_at is None:
@@ -221,11 +242,37 @@ class FixBroker:
             self._update(order, OrderStatus.UNKNOWN, reason)
 
     def _unfreeze(self, order: Order) -> None:
+        self._unknown_since.pop(order.order_id, None)
         s = self.frozen.get(order.ticker)
         if s is not None:
             s.discard(order.order_id)
             if not s:
                 del self.frozen[order.ticker]
+
+    def _alert(self, ticker: str | None, reason: str) -> None:
+        log.error("FIX ALERT (%s): %s", ticker or "all markets", reason)
+        if self.on_alert is not None:
+            self.on_alert(ticker, reason)
+
+    def _alert_unresolved(self, now: float) -> None:
+        """Orders UNKNOWN for ``unresolved_alert_s``: alert, lift their market's freeze (the alert
+        makes the market REDUCING instead) and keep reconciling them."""
+        limit = self.config.unresolved_alert_s
+        for oid, since in list(self._unknown_since.items()):
+            if oid in self._alerted or now - since < limit:
+                continue
+            order = self.live.get(oid)
+            if order is None:
+                self._unknown_since.pop(oid, None)
+                continue
+            self._alerted.add(oid)
+            s = self.frozen.get(order.ticker)
+            if s is not None:
+                s.discard(oid)
+                if not s:
+                    del self.frozen[order.ticker]
+            self._alert(order.ticker, f"order {order.order_id} ({order.client_order_id}) unresolved for "
+                                      f"{now - since:.0f} s ({order.reason}); still reconciling")
 
     def _marketable_price(self, order: Order) -> int | None:
         book = self.books.get(order.ticker)
@@ -468,6 +515,8 @@ class FixBroker:
         if (self._need_reconcile_at is not None and now >= self._need_reconcile_at
                 and (self.reconciler is not None or self.reconcile_fetch is not None)):
             self._run_reconciler()
+        if self._unknown_since:
+            self._alert_unresolved(now)
 
     # ------------------------------------------------------------------ inbound
     def _handle_event(self, kind: str, info: dict) -> None:
@@ -501,7 +550,7 @@ class FixBroker:
             v = msg.get(tag)
             if v and v in self.by_clordid:
                 return self.by_clordid[v]
-        oid = msg.get(Tag.OrderID)
+        oid = exchange_order_id(msg.get(Tag.OrderID))
         return self.by_exchange_id.get(oid) if oid else None
 
     def _on_exec(self, msg: Message) -> None:
@@ -514,7 +563,10 @@ class FixBroker:
             if exec_id in self._seen_exec:
                 return
             self._seen_exec.add(exec_id)
-        oid = msg.get(Tag.OrderID)
+        problem = self._implausible(order, msg)
+        if problem is not None:
+            return self._quarantine(order, msg, problem)
+        oid = exchange_order_id(msg.get(Tag.OrderID))
         if oid:
             order.exchange_order_id = oid
             self.by_exchange_id[oid] = order
@@ -548,6 +600,63 @@ class FixBroker:
             pass  # pending reports carry no decision
         if was_unknown and order.status != OrderStatus.UNKNOWN:
             self._unfreeze(order)
+
+    def _implausible(self, order: Order, msg: Message) -> str | None:
+        """Why an ExecutionReport cannot be true for ``order`` (None: plausible). Checked before
+        anything of it is applied: quantities beyond the order, prices outside (0, $1), a fill
+        worse than the limit, negative or unreadable fees, non-finite or absurd numbers."""
+        ud = self.config.use_dollars
+        qty = {}
+        for tag, name in ((Tag.CumQty, "CumQty"), (Tag.LastQty, "LastQty"), (Tag.LeavesQty, "LeavesQty")):
+            v = msg.get(tag)
+            if v is None:
+                continue
+            try:
+                qty[name] = parse_qty(v)
+            except ValueError:
+                return f"unreadable {name} {v!r}"
+            if qty[name] < 0:
+                return f"negative {name} {v}"
+        cum, last = qty.get("CumQty"), qty.get("LastQty")
+        limit_qty = max(order.qty, order.filled_qty)
+        if cum is not None and cum > limit_qty:
+            return f"CumQty {msg.get(Tag.CumQty)} exceeds the order's quantity ({limit_qty / 100:g})"
+        if last is not None and last > limit_qty:
+            return f"LastQty {msg.get(Tag.LastQty)} exceeds the order's quantity ({limit_qty / 100:g})"
+        trade = msg.get(Tag.ExecType) == "F"
+        for tag, name in ((Tag.LastPx, "LastPx"), (Tag.AvgPx, "AvgPx"), (Tag.Price, "Price")):
+            v = msg.get(tag)
+            if v is None or (name == "AvgPx" and not cum):
+                continue  # AvgPx is 0 before the first fill
+            try:
+                px = parse_price(v, ud)
+            except ValueError:
+                return f"unreadable {name} {v!r}"
+            if not 0 < px < DOLLAR:
+                return f"{name} {v} is outside the (0, $1) price range"
+            if name == "LastPx" and trade:
+                limit = self._limit.get(order.order_id)
+                own = px if order.side == "yes" else DOLLAR - px
+                if limit is not None and (own > limit if order.action == "buy" else own < limit):
+                    return (f"fill at {own / DOLLAR:.4f} is worse than the order's limit {limit / DOLLAR:.4f} "
+                            f"({order.action} {order.side})")
+        for g in msg.groups(Tag.NoMiscFees, Tag.MiscFeeAmt):
+            v = g.get(Tag.MiscFeeAmt)
+            try:
+                fee = dollars(v)
+            except (UnitError, TypeError):
+                return f"unreadable fee {v!r}"
+            if fee < 0:
+                return f"negative fee {v}"
+        return None
+
+    def _quarantine(self, order: Order, msg: Message, problem: str) -> None:
+        """Refuse a report (nothing of it reaches the order or the portfolio) and alert."""
+        entry = {"order_id": order.order_id, "client_order_id": order.client_order_id, "ticker": order.ticker,
+                 "problem": problem, "exec_id": msg.get(Tag.ExecID), "exec_type": msg.get(Tag.ExecType)}
+        self.quarantined.append(entry)
+        log.warning("FIX: ExecutionReport for order %s quarantined: %s", order.order_id, problem)
+        self._alert(order.ticker, f"implausible ExecutionReport quarantined (order {order.order_id}): {problem}")
 
     def _after_trade(self, order: Order, msg: Message, st: str | None) -> None:
         if order.filled_qty >= order.qty or st == "2":
@@ -720,9 +829,10 @@ class FixBroker:
             if order is None:
                 continue
             seen.add(order.order_id)
-            if s.exchange_order_id:
-                order.exchange_order_id = s.exchange_order_id
-                self.by_exchange_id[s.exchange_order_id] = order
+            xid = exchange_order_id(s.exchange_order_id)
+            if xid:
+                order.exchange_order_id = xid
+                self.by_exchange_id[xid] = order
             missed = s.filled_qty - order.filled_qty
             if missed > 0:
                 if s.avg_price is not None:
@@ -745,7 +855,11 @@ class FixBroker:
             self._unfreeze(order)
         for order in asked or ():
             if order.order_id not in seen and order.status == OrderStatus.UNKNOWN:
-                self._reject(order, "not found on the exchange during reconciliation (never placed)")
+                if exchange_order_id(order.exchange_order_id):  # acknowledged once, gone now
+                    self._update(order, OrderStatus.CANCELLED, "not on the exchange any more (found neither by "
+                                                               "order id nor by client id; exchange restarted?)")
+                else:  # never acknowledged and not found by client id: it was never placed
+                    self._reject(order, "not found on the exchange during reconciliation (never placed)")
                 self._unfreeze(order)
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import simplefix
 
-from ...units import CENT, CONTRACT, DOLLAR
+from ...units import CENT, CONTRACT, DOLLAR, cents, contracts, dollars
 
 __all__ = [
     "ADMIN_MSG_TYPES",
@@ -420,15 +420,11 @@ def format_price(units: int, use_dollars: bool = False) -> str:
 
 
 def parse_price(text: str, use_dollars: bool = False) -> int:
-    """Tag 44/31/6 text -> price units (cents by default, dollars with 21005=Y)."""
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"bad price {text!r}") from None
-    v = d * (DOLLAR if use_dollars else CENT)
-    if v != v.to_integral_value():
-        raise ValueError(f"price {text!r} is finer than $0.0001")
-    return int(v)
+    """Tag 44/31/6 text -> price units (cents by default, dollars with 21005=Y).
+
+    Exact or refused (``ValueError``): NaN, infinities and absurd exponents such as ``1e999999``
+    are rejected by :mod:`framework.units` before any big-number arithmetic."""
+    return (dollars if use_dollars else cents)(text)
 
 
 def format_qty(units: int, decimals: int | None = None) -> str:
@@ -442,11 +438,6 @@ def format_qty(units: int, decimals: int | None = None) -> str:
 
 
 def parse_qty(text: str) -> int:
-    """Contracts text (``'10'``, ``'10.00'``) -> quantity units (0.01 contract)."""
-    try:
-        d = Decimal(text) * CONTRACT
-    except InvalidOperation:
-        raise ValueError(f"bad quantity {text!r}") from None
-    if d != d.to_integral_value():
-        raise ValueError(f"quantity {text!r} is finer than 0.01 contract")
-    return int(d)
+    """Contracts text (``'10'``, ``'10.00'``) -> quantity units (0.01 contract); exact or
+    ``ValueError`` (non-finite and absurdly large numbers included)."""
+    return contracts(text)

@@ -86,6 +86,7 @@ class FixConfig:
     reconnect_max_s: float = 30.0
     ack_timeout_s: float = 5.0  # NewOrderSingle unanswered this long -> UNKNOWN
     ioc_grace_s: float = 1.0  # IOC with a partial fill and no cancel report -> CANCELLED after this
+    unresolved_alert_s: float = 60.0  # an order UNKNOWN this long -> alert, market REDUCING (freeze lifted)
     # order entry
     mass_cancel: bool | None = None  # None = available on NR only
     qty_decimals: int | None = None  # None: "5" for whole contracts, "5.25" otherwise
