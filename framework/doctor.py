@@ -96,9 +96,9 @@ def run_checks(env, *, key_file: str | None = None, key_id: str | None = None, f
     import requests
 
     from .data.live.ws_feed import explain_ws_error, handshake_status
-    from .data.record_cli import find_credentials
-    from .kalshi.auth import KalshiSigner, load_private_key
+    from .kalshi.auth import KalshiSigner
     from .kalshi.errors import AuthError, KalshiAPIError, KalshiError
+    from .kalshi.keys import resolve_credentials
     from .kalshi.rest import KalshiRestClient
 
     say = out or (lambda s: print(s, flush=True))
@@ -110,21 +110,23 @@ def run_checks(env, *, key_file: str | None = None, key_id: str | None = None, f
         return c
 
     # 1. key
-    kid, path, where = find_credentials(env.name, key_file, key_id)
-    signer = None
-    if not kid:
-        add(Check("key", "FAIL", "no API key id found",
-                  "pass --key-id or set KALSHI_API_KEY_ID" + (" (or start `kalshi exchange`, whose key is found "
-                                                              "automatically)" if env.name == "local" else "")))
-    else:
-        try:
-            key = load_private_key(path)
-            signer = KalshiSigner(kid, key)
-            src = path or "$KALSHI_PRIVATE_KEY"
-            add(Check("key", "ok", f"{key.key_size}-bit RSA key from {src} for key id {kid} (found via {where})"))
-        except AuthError as e:
-            add(Check("key", "FAIL", str(e), "download the private key when creating the API key on Kalshi "
-                                              "(Account > API keys) and pass it with --key-file"))
+    signer = creds = None
+    try:
+        creds = resolve_credentials(env.name, key_id=key_id, key_file=key_file)
+        key = creds.private_key()
+        signer = KalshiSigner(creds.key_id, key)
+        if creds.warnings:
+            add(Check("key", "warn", f"{key.key_size}-bit RSA key from {creds.key_where} for key id "
+                      f"{creds.key_id}, but: {'; '.join(creds.warnings)}", "chmod 600 the key file"))
+        else:
+            add(Check("key", "ok", f"{key.key_size}-bit RSA key from {creds.key_where} for key id {creds.key_id} "
+                      f"(found via {creds.source})"))
+    except AuthError as e:
+        add(Check("key", "FAIL", str(e), "download the private key when creating the API key on Kalshi "
+                                          "(Account > API keys) and pass it with --key-file"
+                  + (" (or start `kalshi exchange`, whose key is found automatically)" if env.name == "local"
+                     else "")))
+    kid = creds.key_id if creds is not None else None
 
     # 2 + 3. exchange reachable, clock skew
     status_url = env.rest_url.rstrip("/") + "/exchange/status"
@@ -226,11 +228,11 @@ def run_checks(env, *, key_file: str | None = None, key_id: str | None = None, f
             add(Check("ws-origin", "warn", explain_ws_error(err_o, env.ws_url), required=False))
 
     # 7. FIX
-    add(_fix_check(env, signer, kid, path, fix_host, fix_port, fix_target, no_fix, timeout, say))
+    add(_fix_check(env, signer, kid, creds, fix_host, fix_port, fix_target, no_fix, timeout, say))
     return checks
 
 
-def _fix_check(env, signer, kid, path, host, port, target, no_fix, timeout, say) -> Check:
+def _fix_check(env, signer, kid, creds, host, port, target, no_fix, timeout, say) -> Check:
     if no_fix:
         return Check("fix", "skip", "skipped (--no-fix)", required=False)
     try:
@@ -248,15 +250,16 @@ def _fix_check(env, signer, kid, path, host, port, target, no_fix, timeout, say)
             host = HOSTS[env.name]
         except (ImportError, KeyError):
             return Check("fix", "skip", "skipped: no FIX endpoint known for this environment", required=False)
-    if signer is None or path is None:
-        return Check("fix", "skip", "skipped: no key file for the FIX logon", required=False)
+    if signer is None or creds is None:
+        return Check("fix", "skip", "skipped: no usable key for the FIX logon", required=False)
     port = port or 8228
     target = target or "KalshiNR"
     lines: list[str] = []
     tls = host not in ("127.0.0.1", "localhost", "::1")
     try:
-        rc = fix_check.check(host=host, port=port, sender_comp_id=kid, target_comp_id=target, key_file=str(path),
-                             tls=tls, timeout_s=timeout, out=lines.append)
+        rc = fix_check.check(host=host, port=port, sender_comp_id=kid, target_comp_id=target,
+                             key_file=str(creds.key_path or ""), pem=creds.pem, tls=tls, timeout_s=timeout,
+                             out=lines.append)
     except Exception as e:  # never let the optional check crash the doctor
         rc = 1
         lines.append(f"{type(e).__name__}: {e}")

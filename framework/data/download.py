@@ -150,14 +150,13 @@ def make_client(
 ) -> KalshiRestClient:
     """A signed :class:`~framework.kalshi.rest.KalshiRestClient` for ``env``.
 
-    Keys: ``key_file``/``key_id``, else ``$KALSHI_PRIVATE_KEY_PATH`` (or ``$KALSHI_PRIVATE_KEY``)
-    and ``$KALSHI_API_KEY_ID``. For ``env="local"`` with neither given, the key the local
-    exchange generated is used (:func:`~framework.exchange.state.load_local_credentials`).
+    Keys (:func:`framework.kalshi.keys.resolve_credentials`): ``key_file``/``key_id``, else
+    ``$KALSHI_PRIVATE_KEY_PATH`` (or ``$KALSHI_PRIVATE_KEY``) and ``$KALSHI_API_KEY_ID``. For
+    ``env="local"`` with none of them, the key the local exchange published in ``state_dir``.
     With a key every request is signed; with no key at all (no argument, no environment
     variable) requests go unsigned, which is enough for the public market data the downloader
     reads (markets, trades, candlesticks). Errors are :class:`DownloadError` with one line.
     """
-    from ..kalshi.auth import KalshiSigner
     from ..kalshi.envs import resolve_env
     from ..kalshi.errors import AuthError
     from ..kalshi.rest import KalshiRestClient
@@ -166,23 +165,16 @@ def make_client(
         environment = resolve_env(env, base_url=base_url, port=port)
     except ValueError as e:
         raise DownloadError(str(e)) from None
-    if environment.name == "local" and key_file is None and key_id is None:
-        from ..exchange.state import load_local_credentials
+    from ..kalshi.keys import resolve_credentials
 
-        try:
-            key_id, key_file = load_local_credentials(state_dir)
-        except FileNotFoundError as e:
-            raise DownloadError(f"{e} (or pass --key-file and --key-id)") from None
-        except (ValueError, KeyError, OSError) as e:
-            raise DownloadError(f"cannot read the local exchange key: {e}") from None
-    from ..kalshi.auth import KEY_ID_ENV, KEY_PATH_ENV, KEY_PEM_ENV
-
-    signer = None  # no key anywhere: Kalshi's market data is public, so read it unsigned
-    if key_id or key_file or any(os.environ.get(v) for v in (KEY_ID_ENV, KEY_PATH_ENV, KEY_PEM_ENV)):
-        try:
-            signer = KalshiSigner.from_key_file(key_id, key_file)
-        except AuthError as e:
-            raise DownloadError(str(e)) from None
+    try:
+        # no key anywhere: Kalshi's market data is public, so read it unsigned (the local
+        # exchange's own key is the last source for env local)
+        creds = resolve_credentials(environment.name, key_id=key_id, key_file=key_file,
+                                    local_state_dir=state_dir, required=environment.name == "local")
+        signer = creds.signer() if creds is not None else None
+    except AuthError as e:
+        raise DownloadError(str(e)) from None
     try:
         return KalshiRestClient(environment, signer, tier=tier, **client_options)
     except ValueError as e:

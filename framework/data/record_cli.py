@@ -13,55 +13,21 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
-__all__ = ["add_parser", "cmd_record", "find_credentials", "make_signer"]
+__all__ = ["add_parser", "cmd_record", "make_signer"]
 
 log = logging.getLogger(__name__)
 
 
-class CredentialsError(ValueError):
-    """No usable API key; the message says where we looked and what to pass."""
-
-
-def find_credentials(env_name: str, key_file: str | None = None, key_id: str | None = None
-                     ) -> tuple[str | None, str | None, str]:
-    """``(key_id, key_path, where)``: flags first, then ``$KALSHI_API_KEY_ID`` /
-    ``$KALSHI_PRIVATE_KEY_PATH``, then (``--env local`` only) the local exchange's key file.
-
-    ``key_path`` is ``None`` when the PEM comes from ``$KALSHI_PRIVATE_KEY``. Never raises; the
-    caller reports what is missing.
-    """
-    from ..kalshi.auth import KEY_ID_ENV, KEY_PATH_ENV, KEY_PEM_ENV
-
-    kid = key_id or os.environ.get(KEY_ID_ENV)
-    path = key_file or os.environ.get(KEY_PATH_ENV)
-    where = "--key-file/--key-id" if (key_file or key_id) else "environment variables"
-    if env_name == "local" and (not kid or not (path or os.environ.get(KEY_PEM_ENV))):
-        try:
-            from ..exchange.state import load_local_credentials
-
-            lkid, lpath = load_local_credentials()
-            kid = kid or lkid
-            path = path or lpath
-            where = "the local exchange's key (local-key.json)"
-        except (FileNotFoundError, OSError, ValueError, KeyError):
-            pass
-    return kid, path, where
-
-
 def make_signer(env_name: str, key_file: str | None = None, key_id: str | None = None):
-    """A :class:`~framework.kalshi.auth.KalshiSigner` from flags / environment / local exchange."""
-    from ..kalshi.auth import KEY_ID_ENV, KalshiSigner, load_private_key
+    """A :class:`~framework.kalshi.auth.KalshiSigner` from flags / environment / local exchange
+    (:func:`framework.kalshi.keys.resolve_credentials`)."""
+    from ..kalshi.keys import resolve_credentials
 
-    kid, path, _ = find_credentials(env_name, key_file, key_id)
-    if not kid:
-        hint = " or start the local exchange (`kalshi exchange`) so its key can be found" if env_name == "local" else ""
-        raise CredentialsError(f"no API key id: pass --key-id or set {KEY_ID_ENV}{hint}")
-    return KalshiSigner(kid, load_private_key(path))
+    return resolve_credentials(env_name, key_id=key_id, key_file=key_file).signer()
 
 
 def _seconds(text: str) -> float:
@@ -110,6 +76,7 @@ def add_parser(subparsers) -> None:
 
 def cmd_record(args) -> int:
     from ..kalshi.envs import resolve_env
+    from ..kalshi.errors import AuthError
     from ..kalshi.rest import KalshiRestClient
     from .live import make_live_feed
     from .recorder import Recorder, markets_rows
@@ -117,7 +84,7 @@ def cmd_record(args) -> int:
     env = resolve_env(args.env, port=args.port)
     try:
         signer = make_signer(env.name, args.key_file, args.key_id)
-    except CredentialsError as e:
+    except AuthError as e:
         print(f"kalshi record: error: {e}", file=sys.stderr)
         return 2
     client = KalshiRestClient(env, signer, tier=args.tier)

@@ -7,13 +7,20 @@ hosts still work and are kept in :data:`SHARED_HOSTS` for reference. Override an
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_LOCAL_PORT",
+    "DEMO_DOMAINS",
     "ENVIRONMENTS",
+    "PROD_DOMAINS",
     "SHARED_HOSTS",
     "Environment",
+    "destination_kind",
+    "host_of",
+    "is_loopback",
     "local_environment",
     "resolve_env",
 ]
@@ -100,3 +107,56 @@ def resolve_env(
     if ws_url:
         env = replace(env, ws_url=ws_url)
     return env
+
+
+# ---- destinations: what a URL or host reaches, whatever the environment is called ------------
+#: Every production host Kalshi documents (REST, WebSocket, FIX order entry and market data,
+#: old and new names: external-api, external-api-ws, api.elections, mm.fix.elections,
+#: fix.elections, marketdata.fix.elections, trading-api) lies under these domains.
+PROD_DOMAINS = ("kalshi.com",)
+#: Demo (paper money) hosts: external-api.demo, demo-api, fix.demo, marketdata.fix.demo.
+DEMO_DOMAINS = ("kalshi.co",)
+
+
+def host_of(url_or_host: str) -> str:
+    """The lower-case host name of a URL (``https://h:1/x``) or of a bare host (``h``, ``h:1``)."""
+    text = str(url_or_host or "").strip()
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))  # a bare address (IPv6 has colons)
+    except ValueError:
+        pass
+    try:
+        host = urlsplit(text if "://" in text else "//" + text).hostname
+    except ValueError:  # e.g. a malformed IPv6 literal: compare the text itself
+        host = text
+    return (host or "").rstrip(".").lower()
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    h = host_of(host)
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def _under(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def destination_kind(url_or_host: str) -> str:
+    """``"prod"`` (a Kalshi production host), ``"demo"``, ``"loopback"`` or ``"other"``.
+
+    Decided by the host alone, never by an environment's name. ``"other"`` (an IP address, a
+    proxy, an unknown name) may reach production: the live runner's prod gate treats it so."""
+    host = host_of(url_or_host)
+    if is_loopback(host):
+        return "loopback"
+    if _under(host, PROD_DOMAINS):
+        return "prod"
+    if _under(host, DEMO_DOMAINS):
+        return "demo"
+    return "other"

@@ -23,6 +23,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+from .envs import is_loopback
+
 __all__ = ["add_parser", "check", "run"]
 
 
@@ -31,11 +33,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--host", required=True)
     p.add_argument("--port", required=True, type=int)
-    p.add_argument("--sender-comp-id", required=True, help="your API key id (SenderCompID 49)")
+    p.add_argument("--sender-comp-id", "--key-id", dest="sender_comp_id",
+                   help="your API key id (SenderCompID 49; default $KALSHI_API_KEY_ID; a loopback host: the "
+                        "local exchange's key)")
     p.add_argument("--target-comp-id", required=True, help="session name of the port, e.g. KalshiNR")
-    p.add_argument("--key-file", required=True, help="RSA private key (PEM) of the API key")
+    p.add_argument("--key-file", help="RSA private key (PEM) of the API key (default $KALSHI_PRIVATE_KEY_PATH "
+                                      "or $KALSHI_PRIVATE_KEY; a loopback host: the local exchange's key)")
     p.add_argument("--no-tls", action="store_true", help="plain TCP (loopback hosts only)")
-    p.add_argument("--order", metavar="TICKER", help="also place a 1-contract 1-cent YES bid and cancel it")
+    p.add_argument("--order", metavar="TICKER", help="also place a 1-contract 1-cent YES bid and cancel it "
+                                                     "(to a non-loopback host only with --yes-really-trade-prod)")
+    p.add_argument("--yes-really-trade-prod", action="store_true", dest="yes_prod",
+                   help="allow --order to a host that is not loopback (the order may be real)")
     p.add_argument("--retransmission", action="store_true",
                    help="the session supports resend (e.g. KalshiRT): no 141=Y on Logon")
     p.add_argument("--heartbeat", type=int, default=30, help="HeartBtInt in seconds (default 30)")
@@ -46,17 +54,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    return check(host=args.host, port=args.port, sender_comp_id=args.sender_comp_id,
-                 target_comp_id=args.target_comp_id, key_file=args.key_file, tls=not args.no_tls,
+    from .errors import AuthError
+    from .keys import resolve_credentials
+
+    if args.order and not args.yes_prod and not is_loopback(args.host):
+        print(f"kalshi fix-check: error: refusing to send an order to {args.host}, which is not a loopback host "
+              "(it may be Kalshi, with real money): pass --yes-really-trade-prod, or drop --order to check the "
+              "logon only", file=sys.stderr)
+        return 2
+    try:
+        creds = resolve_credentials(None, key_id=args.sender_comp_id, key_file=args.key_file,
+                                    local=is_loopback(args.host), flags=("--sender-comp-id", "--key-file"))
+    except AuthError as e:
+        print(f"[FAIL] key: {e}", flush=True)
+        return 1
+    return check(host=args.host, port=args.port, sender_comp_id=creds.key_id,
+                 target_comp_id=args.target_comp_id, key_file=str(creds.key_path or ""), tls=not args.no_tls,
                  order_ticker=args.order, retransmission=args.retransmission or args.target_comp_id.endswith("RT"),
-                 heartbeat_s=args.heartbeat, timeout_s=args.timeout, use_dollars=args.use_dollars)
+                 heartbeat_s=args.heartbeat, timeout_s=args.timeout, use_dollars=args.use_dollars,
+                 pem=creds.pem, allow_remote_order=args.yes_prod)
 
 
 def check(*, host: str, port: int, sender_comp_id: str, target_comp_id: str, key_file: str, tls: bool = True,
           order_ticker: str | None = None, retransmission: bool = False, heartbeat_s: int = 30,
           timeout_s: float = 10.0, use_dollars: bool = False,
-          out: Callable[[str], None] | None = None) -> int:
-    """Run the check; returns the exit code (0 = every step succeeded)."""
+          out: Callable[[str], None] | None = None, pem: str | None = None,
+          allow_remote_order: bool = False) -> int:
+    """Run the check; returns the exit code (0 = every step succeeded, 2 = refused before connecting).
+
+    ``order_ticker`` to a host that is not loopback needs ``allow_remote_order=True`` (the
+    ``--yes-really-trade-prod`` opt-in): the order may be real. ``pem`` (the key's PEM text) is
+    used instead of ``key_file`` when given."""
     from .auth import AuthError, KalshiSigner, load_private_key
     from .fix.codec import MsgType, Tag, format_price
     from .fix.config import FixConfig
@@ -64,13 +92,17 @@ def check(*, host: str, port: int, sender_comp_id: str, target_comp_id: str, key
 
     say = out or (lambda s: print(s, flush=True))
     ok = True
+    if order_ticker and not allow_remote_order and not is_loopback(host):
+        say(f"[FAIL] order: refusing to send an order to {host}, which is not a loopback host (it may be Kalshi, "
+            "with real money): pass --yes-really-trade-prod (allow_remote_order=True)")
+        return 2
 
     def step(name: str, good: bool, detail: str) -> bool:
         say(f"[{'ok' if good else 'FAIL'}] {name}: {detail}")
         return good
 
     try:
-        signer = KalshiSigner(sender_comp_id, load_private_key(key_file))
+        signer = KalshiSigner(sender_comp_id, load_private_key(key_file, pem=pem))
         step("key", True, f"loaded RSA key for {sender_comp_id}")
     except AuthError as e:
         step("key", False, str(e))

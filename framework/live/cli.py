@@ -27,6 +27,10 @@ def _common(p: argparse.ArgumentParser, with_mode: bool) -> None:
     p.add_argument("--fix-port", type=int, dest="fix_port",
                    help="FIX port for --broker fix (overrides [live] fix_port; env local: the port "
                         "`kalshi exchange --fix-port` printed)")
+    p.add_argument("--key-id", help="API key id (else [live] key_id, $KALSHI_API_KEY_ID; env local: the "
+                                    "local exchange's key)")
+    p.add_argument("--key-file", help="private key PEM (else [live] key_file, $KALSHI_PRIVATE_KEY_PATH or "
+                                      "$KALSHI_PRIVATE_KEY; env local: the local exchange's key)")
     p.add_argument("--state-dir", help="journal/control folder (default <out>/state)")
     p.add_argument("--out", help="run folder to write (default runs/<config name>)")
     p.add_argument("--duration", help="stop after this long, e.g. 30s, 10min")
@@ -93,7 +97,7 @@ def cmd_run(args) -> int:
                                 broker=args.broker, feed=args.feed, port=args.port,
                                 markets=args.markets.split(",") if args.markets else None,
                                 params=_params(args.param), strategy=args.strategy,
-                                fix_port=args.fix_port)
+                                fix_port=args.fix_port, key_id=args.key_id, key_file=args.key_file)
     if settings.mode == "backtest":
         return _run_backtest(cfg, args)
     if settings.env.name == "prod" and settings.mode == "live":

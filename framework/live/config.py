@@ -34,8 +34,9 @@ LIVE_KEYS = {
             "'replay' only with mode = 'backtest'",
     "poll_interval": "REST polling interval in seconds (default 1.0)",
     "state_dir": "folder for the journal, control socket, kill file and summary (default <out>/state)",
-    "key_id": "Kalshi API key id (default: $KALSHI_KEY_ID; for env local, the local exchange's key)",
-    "key_file": "private key PEM path (default: $KALSHI_KEY_FILE; local: the local exchange's key)",
+    "key_id": "Kalshi API key id (--key-id wins; default $KALSHI_API_KEY_ID; env local: the local exchange's key)",
+    "key_file": "private key PEM path (--key-file wins; default $KALSHI_PRIVATE_KEY_PATH or $KALSHI_PRIVATE_KEY; "
+                "env local: the local exchange's key)",
     "port": "local exchange port (default 8765)",
     "rest_url": "override the REST base URL (ends with /trade-api/v2)",
     "ws_url": "override the WebSocket URL",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,15 +26,14 @@ from ..core.config import ConfigError
 from ..kalshi.envs import Environment, resolve_env
 from ..model.orders import ACTIVE_STATUSES
 from ..units import fmt_contracts, fmt_money
-from .config import PROD_REQUIRED_RISK, LiveConfig, risk_limits
+from .config import LiveConfig, risk_limits
 from .killswitch import KillSwitch
+from .prodgate import PROD_FLAG, check_prod_gate, fix_host
 from .risk import RiskGate
 
 __all__ = ["PROD_FLAG", "LiveRunner", "Settings", "resolve_settings"]
 
 log = logging.getLogger(__name__)
-
-PROD_FLAG = "--yes-really-trade-prod"
 
 
 @dataclass
@@ -55,6 +53,9 @@ class Settings:
     params: dict[str, Any] = field(default_factory=dict)
     strategy: str | None = None
     fix_port: int | None = None  # broker = "fix": the acceptor's port (required for env local)
+    key_id: str | None = None  # --key-id (else [live] key_id, the environment, ...: framework.kalshi.keys)
+    key_file: str | None = None  # --key-file
+    yes_really_trade_prod: bool = False  # the opt-in for destinations that may be production (prodgate)
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.cfg.live.get(key, default)
@@ -75,7 +76,8 @@ def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | Non
                      duration: Any = None, broker: str | None = None, feed: str | None = None,
                      port: int | None = None, markets: list[str] | None = None,
                      params: dict[str, Any] | None = None, strategy: str | None = None,
-                     fix_port: int | None = None) -> Settings:
+                     fix_port: int | None = None, key_id: str | None = None,
+                     key_file: str | None = None) -> Settings:
     """Validate the combination of config and command-line choices; refuse inconsistent setups."""
     where = cfg.path or "config"
     mode = mode or cfg.mode
@@ -112,14 +114,6 @@ def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | Non
                                       port=port if port is not None else live.get("port"))
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        if environment.name == "prod" and mode == "live":
-            if not (yes_really_trade_prod or live.get("yes_really_trade_prod") is True):
-                raise ConfigError(f"refusing to trade real money on prod without confirmation: pass "
-                                  f"{PROD_FLAG} or set [live] yes_really_trade_prod = true in {where}")
-            missing = [k for k in PROD_REQUIRED_RISK if k not in cfg.risk]
-            if missing:
-                raise ConfigError(f"{where}: trading on prod needs explicit [risk] limits: "
-                                  f"{', '.join(missing)} (see docs/live-trading.md)")
     fix_port = fix_port if fix_port is not None else live.get("fix_port")
     if broker_kind == "fix":
         fix_session = str(live.get("fix_session", "NR")).upper()
@@ -139,10 +133,13 @@ def resolve_settings(cfg: LiveConfig, *, mode: str | None = None, env: str | Non
     out_dir, sd = run_folders(cfg, mode, out, state_dir)
     p = dict(cfg.run.params)
     p.update(params or {})
-    return Settings(cfg, mode, environment, broker_kind, feed_kind, sd, out_dir,
-                    _duration_s(duration if duration is not None else live.get("duration")), mkts,
-                    cfg.run.series, p, strategy or cfg.run.strategy,
-                    fix_port if broker_kind == "fix" else None)
+    settings = Settings(cfg, mode, environment, broker_kind, feed_kind, sd, out_dir,
+                        _duration_s(duration if duration is not None else live.get("duration")), mkts,
+                        cfg.run.series, p, strategy or cfg.run.strategy,
+                        fix_port if broker_kind == "fix" else None, key_id, key_file,
+                        bool(yes_really_trade_prod or live.get("yes_really_trade_prod") is True))
+    check_prod_gate(settings)  # by destination: REST, WebSocket and FIX hosts (framework.live.prodgate)
+    return settings
 
 
 def run_folders(cfg: LiveConfig, mode: str, out: str | Path | None = None,
@@ -215,6 +212,7 @@ class LiveRunner:
                  echo: Callable[[str], None] | None = print) -> None:
         if settings.mode == "backtest":
             raise ValueError("LiveRunner runs paper and live modes; backtests go through run_backtest")
+        check_prod_gate(settings, client=client, broker=broker)  # the Python path is gated too
         self.s = settings
         self.strategy = strategy
         self.feed = feed
@@ -244,18 +242,13 @@ class LiveRunner:
     def _signer(self):
         if self.signer is not None:
             return self.signer
-        from ..kalshi.auth import KalshiSigner
+        from ..kalshi.keys import resolve_credentials
 
-        key_id = self.s.option("key_id") or os.environ.get("KALSHI_KEY_ID")
-        key_file = self.s.option("key_file") or os.environ.get("KALSHI_KEY_FILE")
-        if (not key_id or not key_file) and self.s.env.name == "local":
-            from ..exchange.state import load_local_credentials
-
-            key_id, key_file = load_local_credentials()
-        if not key_id or not key_file:
-            raise ConfigError(f"no API key for {self.s.env.name}: set [live] key_id and key_file, or "
-                              "KALSHI_KEY_ID and KALSHI_KEY_FILE (see docs/kalshi.md)")
-        self.signer = KalshiSigner.from_key_file(key_id, key_file)
+        s = self.s
+        creds = resolve_credentials(s.env.name, key_id=s.key_id, key_file=s.key_file,
+                                    config_key_id=s.option("key_id"), config_key_file=s.option("key_file"),
+                                    config_where=str(s.cfg.path) if s.cfg.path is not None else None)
+        self.signer = creds.signer()
         return self.signer
 
     def _client(self):
@@ -344,8 +337,6 @@ class LiveRunner:
     def _fix_config(self):
         """The FIX session of ``broker = "fix"``: SenderCompID = the API key id; sequence numbers in
         ``<state_dir>/fix-seq.sqlite`` (they survive a restart; NR sessions reset them at logon)."""
-        from urllib.parse import urlsplit
-
         from ..kalshi.fix import FixConfig
 
         s = self.s
@@ -360,11 +351,8 @@ class LiveRunner:
             kw["port"] = int(s.fix_port)
         key_id = self._signer().key_id
         if s.env.name == "local":
-            host = s.option("fix_host") or urlsplit(s.env.rest_url).hostname or "127.0.0.1"
-            return FixConfig.kalshi(key_id, session, env="demo", host=host, tls=False, **kw)
-        if s.option("fix_host"):
-            kw["host"] = s.option("fix_host")
-        return FixConfig.kalshi(key_id, session, env=s.env.name, **kw)
+            return FixConfig.kalshi(key_id, session, env="demo", host=fix_host(s), tls=False, **kw)
+        return FixConfig.kalshi(key_id, session, env=s.env.name, host=fix_host(s), **kw)
 
     def market_alert(self, ticker: str | None, reason: str) -> None:
         """A broker needs a human for ``ticker`` (None: for every market): an order unresolved too

@@ -20,8 +20,9 @@ comment says so:
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field, replace
+
+from ..envs import is_loopback  # noqa: F401  (re-exported: framework.kalshi.fix.is_loopback)
 
 __all__ = ["HOSTS", "SESSIONS", "FixConfig", "is_loopback"]
 
@@ -36,15 +37,6 @@ HOSTS = {
     "prod": "mm.fix.elections.kalshi.com",  # 2026 docs; "fix.elections.kalshi.com" before Feb 2026
     "demo": "fix.demo.kalshi.co",
 }
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
