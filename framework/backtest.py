@@ -14,7 +14,7 @@ from .core.strategy_errors import StrategyError
 from .data.catalog import CatalogError, read_markets
 from .data.replay import ParquetReplayFeed, _to_ns
 from .logs import ensure_strategy_output
-from .model.fees import FeeModel
+from .model.fees import FEE_OPTIONS, fee_model_from_options
 from .model.portfolio import Portfolio
 from .strategy import Strategy
 from .strategy_loader import load_strategy
@@ -26,10 +26,7 @@ DEFAULT_STARTING_CASH = dollars(10_000)
 
 _MODEL_OPTIONS = {
     "netting": "net YES against NO (Kalshi's default): True/False",
-    "fee_taker": "taker fee coefficient, default '0.07'",
-    "fee_maker": "maker fee coefficient, default '0'",
-    "fee_rounding": "fee rounding step in money units, default 100 (one cent)",
-    "fee_series": "per-series fee overrides {series: {'taker': .., 'maker': ..}}",
+    **FEE_OPTIONS,
     "queue_model": "prints at a resting order's price: 'none' (never fill it, default) or 'trades' "
                    "(fill it once they use up the size displayed ahead of it)",
     "latency": "order and cancel latency to the simulated exchange: ns or e.g. '50ms' (default 0)",
@@ -114,8 +111,7 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
     feed = ParquetReplayFeed(root, markets=tickers, start=start_ns, end=end_ns,
                              kinds=model_options.get("kinds", "auto"),
                              batch_size=model_options.get("batch_size", 65_536))
-    fees = FeeModel(taker=model_options.get("fee_taker", "0.07"), maker=model_options.get("fee_maker", "0"),
-                    rounding=model_options.get("fee_rounding", 100), series=model_options.get("fee_series"))
+    fees = fee_model_from_options(model_options)
     broker = SimulatedBroker(fees, queue_model=model_options.get("queue_model", "none"),
                              latency=model_options.get("latency", 0))
     cash = _starting_cash(starting_cash)

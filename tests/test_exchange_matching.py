@@ -247,3 +247,42 @@ def test_value_is_conserved(orders, result):
     assert cash + e.fees_collected == 2 * START
     assert all(p.qty == 0 for a in e.accounts.values() for p in a.positions.values())
     assert DOLLAR // CONTRACT == 100
+
+
+# ---- fees: the same 2026 rounding as the simulated broker (framework.model.fees) --------------
+def _pieces_fees(e):
+    for _ in range(10):  # ten resting 1-lot YES sells at 0.50, taken by one 10-lot buy
+        sell(e, "M", 50, 1)
+    o = buy(e, "T", 50, 10)
+    return o, [f.fee for f in e.account("T").fills]
+
+
+def test_fees_2026_rule_refunds_from_the_order_accumulator():
+    e = make_engine()
+    o, fees = _pieces_fees(e)
+    # per fill $0.0175 + $0.0025 rounding; the 5th and 9th fills get $0.01 back (as FeeModel)
+    assert fees == [200, 200, 200, 200, 100, 200, 200, 200, 100, 200]
+    assert o.taker_fees == dollars("0.18") and e.account("T").cash == START - dollars(5) - dollars("0.18")
+    from framework.model.fees import FeeModel
+    from framework.model.orders import Order as SimOrder
+
+    fm, so = FeeModel(), SimOrder("S", T, "yes", "buy", contracts(10), cents(50))
+    assert [fm.charge(so, cents(50), contracts(1), False) for _ in range(10)] == fees
+
+
+def test_fees_2025_rule_rounds_the_orders_running_total():
+    e = make_engine(fee_rounding="2025")
+    o, fees = _pieces_fees(e)
+    assert fees == [200, 200, 200, 100, 200, 200, 200, 100, 200, 200] and sum(fees) == dollars("0.18")
+
+
+def test_fees_maker_series_and_subpenny_balance_rounding():
+    e = Engine(id_seed=7, starting_balance=START)
+    e.add_series(SeriesInfo("KXMK", fee_type="quadratic_with_maker_fees"))
+    e.add_market(MarketInfo("KXMK-1", "KXMK-E", "KXMK"))
+    e.place_order("M", "KXMK-1", "yes", "sell", cents(50), contracts(10))
+    e.place_order("T", "KXMK-1", "yes", "buy", cents(50), contracts(10))
+    # maker 0.04375 -> trade fee $0.0438 -> $0.05 (kalshi-api.md §8)
+    assert e.account("M").fills[-1].fee == dollars("0.05") and e.account("T").fills[-1].fee == dollars("0.18")
+    with pytest.raises(ValueError, match="fee_rounding"):
+        Engine(fee_rounding="2024")

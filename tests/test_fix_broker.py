@@ -99,7 +99,8 @@ def test_new_then_partial_then_filled_with_exchange_fee(env):
     assert (f.price, f.qty, f.fee, f.is_maker) == (cents(40), contracts(2), 100, True)
     er(b, o, "F", "2", t14="5.00", t151="0", t31="40", t32="3.00", t1057="Y")
     assert o.status == S.FILLED and sum(f.qty for f in sink.fills) == contracts(5)
-    assert sink.fills[-1].fee == 500  # no fee group: FeeModel ($0.0504 -> $0.06) less the $0.01 already charged
+    # no fee group: the FeeModel's 2026 rule for this fill (3 @ $0.40: $0.0504 -> $0.06)
+    assert sink.fills[-1].fee == 600
 
 
 def test_new_folded_into_first_trade_and_no_price_is_yes_price(env):

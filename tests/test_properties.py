@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,7 +179,7 @@ def test_fee_bounds_and_symmetry(price, qty):
 @FAST
 @given(price=price_st, parts=st.lists(st.integers(min_value=1, max_value=5_000), min_size=1, max_size=12))
 def test_per_order_accumulation_same_price(price, parts):
-    fm = FeeModel()
+    fm = FeeModel(rounding="2025")
     o = Order("O1", TK, "yes", "buy", sum(parts), price)
     fees = [fm.charge(o, price, qp, is_maker=False) for qp in parts]
     assert all(f >= 0 for f in fees)
@@ -187,11 +190,58 @@ def test_per_order_accumulation_same_price(price, parts):
 @FAST
 @given(pieces=st.lists(st.tuples(price_st, st.integers(min_value=1, max_value=5_000)), min_size=1, max_size=12))
 def test_per_order_accumulation_mixed_prices_not_more_than_separate(pieces):
-    fm = FeeModel()
+    fm = FeeModel(rounding="2025")
     o = Order("O1", TK, "yes", "buy", sum(q for _, q in pieces), None)
     total = sum(fm.charge(o, p, q, is_maker=False) for p, q in pieces)
     assert total <= sum(fee_for(p, q) for p, q in pieces)
     assert total >= max(fee_for(p, q) for p, q in pieces)
+
+
+def _kalshi_2026_reference(fills, coef, precision):
+    """Kalshi's fee-rounding page step by step in exact fractions (dollars), independent of
+    FeeModel's integer arithmetic: per fill trade fee up to $0.0001, balance change floored to
+    the precision, rounding fee into the accumulator, a cent back whenever it exceeds $0.01."""
+    from fractions import Fraction as F
+
+    acc, out = F(0), []
+    for action, price, qty in fills:
+        p, c = F(price, DOLLAR), F(qty, CONTRACT)
+        raw = F(coef) * c * p * (1 - p)
+        tf = F(math.ceil(raw * 10_000), 10_000)
+        revenue = p * c if action == "sell" else -p * c
+        change = revenue - tf
+        floored = F(math.floor(change / precision)) * precision
+        acc += change - floored
+        rebate = F(0)
+        while acc > F(1, 100):
+            acc -= F(1, 100)
+            rebate += F(1, 100)
+        booked = F(math.floor(revenue * 10_000), 10_000)  # the portfolio's revenue ($0.0001, floored)
+        out.append((booked - floored - rebate) * 10_000)
+    return out
+
+
+@FAST
+@given(action=st.sampled_from(["buy", "sell"]),
+       fills=st.lists(st.tuples(st.integers(min_value=1, max_value=DOLLAR - 1),
+                                st.integers(min_value=1, max_value=5_000)), min_size=1, max_size=15),
+       coef=st.sampled_from(["0.07", "0.0175", "0", "0.035"]), direct=st.booleans())
+def test_2026_fee_equals_the_formula_per_fill(action, fills, coef, direct):
+    precision = Fraction(1, 10_000) if direct else Fraction(1, 100)
+    fm = FeeModel(taker=coef, balance_precision=1 if direct else CENT)
+    o = Order("O1", TK, "yes", action, sum(q for _, q in fills), None)
+    got = [fm.charge(o, p, q, is_maker=False) for p, q in fills]
+    assert got == _kalshi_2026_reference([(action, p, q) for p, q in fills], Fraction(coef), precision)
+    assert o.fee == sum(got)
+    # what the account pays beyond the revenue is never negative: the fees booked plus the sub-$0.0001
+    # part of the revenue the portfolio already rounded away (fractional contracts at sub-cent prices)
+    sub_unit = sum((p * q if action == "sell" else -p * q) % CONTRACT for p, q in fills)
+    assert sum(got) * CONTRACT + sub_unit >= 0
+    # the account's balance moves in whole units of its precision after every fill
+    step = 1 if direct else CENT
+    for (p, q), f in zip(fills, got, strict=True):
+        booked = -(-p * q // CONTRACT) if action == "buy" else p * q // CONTRACT
+        assert (booked + f) % step == 0 if action == "buy" else (booked - f) % step == 0
 
 
 # ---- queue_model="trades": never fills more than what traded beyond the queue ahead -------------

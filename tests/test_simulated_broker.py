@@ -314,10 +314,18 @@ def test_marketable_order_capped_by_cash(tmp_path):
     run(tmp_path, s, quotes=[q(1, 20, 60)], starting_cash=dollars(1))
     o = s.orders["a"]
     assert 0 < o.filled_qty < contracts(10)
-    # $1 buys 2.38 contracts at the $0.40 ask: $0.952 + the $0.04 fee; 2.39 would cost $1.006
-    assert o.filled_qty == contracts("2.38")
+    # 2026 rounding: 2.39 at the $0.40 ask costs $0.956 + trade fee $0.0402 = $0.9962, floored to
+    # the cent: exactly $1.00 (2.40 would cost $1.01)
+    assert o.filled_qty == contracts("2.39")
     assert o.status == OrderStatus.CANCELLED
     assert notional_of(s.fills) <= dollars(1)
+
+
+def test_marketable_order_capped_by_cash_2025_rounding(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10)))})
+    run(tmp_path, s, quotes=[q(1, 20, 60)], starting_cash=dollars(1), fee_rounding="2025")
+    # $1 buys 2.38 contracts at the $0.40 ask: $0.952 + the $0.04 fee; 2.39 would cost $1.006
+    assert s.orders["a"].filled_qty == contracts("2.38")
 
 
 def test_cash_never_negative_after_capped_fill(tmp_path):

@@ -179,7 +179,7 @@ class SimulatedBroker:
             opening = self._opening_qty(order)
             if opening:
                 own = self._own_leg_price(order)
-                if notional(own, opening) + self.fees.preview(order, own, opening, False) > self.portfolio.cash:
+                if notional(own, opening) + self.fees.preview(order, own, opening, False, now) > self.portfolio.cash:
                     return "insufficient cash"
         return None
 
@@ -255,9 +255,10 @@ class SimulatedBroker:
             per = price if order.action == "buy" else DOLLAR - price
             closing = qty - opening
             preview = self.fees.preview
+            now = self.sink.now
 
             def cost(n: int) -> int:  # cash needed to open n contracts of this fill, fee included
-                return notional(per, n) + preview(order, price, closing + n, is_maker)
+                return notional(per, n) + preview(order, price, closing + n, is_maker, now)
 
             if cost(opening) > cash:
                 # fill only what the cash pays for, fee included (largest n with cost(n) <= cash)
@@ -272,7 +273,7 @@ class SimulatedBroker:
                 if qty == 0:
                     self._finish(order, OrderStatus.CANCELLED, "insufficient cash")
                     return 0
-        fee = self.fees.charge(order, price, qty, is_maker)
+        fee = self.fees.charge(order, price, qty, is_maker, self.sink.now)  # schedule in force now
         order.filled_qty += qty
         order.avg_price_num += price * qty
         order.status = OrderStatus.FILLED if order.filled_qty >= order.qty else _PARTIAL

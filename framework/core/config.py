@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..model.fees import FEE_OPTIONS
 from ..units import dollars
 
 __all__ = ["ConfigError", "RunConfig", "check_keys", "load_config", "parse_run", "read_toml", "resolve_path",
@@ -48,10 +49,7 @@ RUN_KEYS = {
 }
 BROKER_KEYS = {
     "netting": "net YES against NO (default true)",
-    "fee_taker": "taker fee coefficient (default '0.07')",
-    "fee_maker": "maker fee coefficient (default '0')",
-    "fee_rounding": "fee rounding step in $0.0001 units (default 100 = one cent)",
-    "fee_series": "per-series overrides, e.g. {KXFED = {maker = '0.0175'}}",
+    **FEE_OPTIONS,  # fees, fee_taker, fee_maker, fee_rounding, fee_series, ... (framework.model.fees)
     "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
     "batch_size": "Parquet rows per batch (default 65536)",
     "latency": "order/cancel latency to the simulated exchange, e.g. '50ms' (default 0)",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from framework.model.fees import ROUNDING_SCHEDULES, balance_round
 from framework.units import CENT, CONTRACT, DOLLAR, notional
 
 __all__ = [
@@ -147,6 +148,7 @@ class Order:
     maker_fill_cost: int = 0
     taker_fees: int = 0
     maker_fees: int = 0
+    fee_acc: int = 0  # fee rounding accumulator (framework.model.fees: 2026 $0.000001, 2025 exact total)
     close_claim: int = 0  # part of remaining that will close an opposite position (needs no cash)
     reserved: int = 0  # cash held back for the resting remainder
     last_update_reason: str = ""
@@ -323,10 +325,17 @@ class Engine:
         starting_balance: int = 10_000 * DOLLAR,
         clock: Callable[[], int] | None = None,
         id_seed: int | None = None,
+        fee_rounding: str = "2026",
+        balance_precision: int = CENT,
     ) -> None:
         self.lock = threading.RLock()
         self.taker_fee = Fraction(taker_fee)
         self.maker_fee = Fraction(maker_fee)
+        if fee_rounding not in ROUNDING_SCHEDULES:
+            raise ValueError(f"fee_rounding must be one of {', '.join(ROUNDING_SCHEDULES)}, got {fee_rounding!r}")
+        # the simulated broker's rule (framework.model.fees), so backtest, paper and local-live agree
+        self.fee_rounding = fee_rounding
+        self.balance_precision = balance_precision
         self.starting_balance = starting_balance
         self.clock = clock or (lambda: int(time.time() * 1000))
         self._ids = random.Random(id_seed)
@@ -409,6 +418,24 @@ class Engine:
     def maker_fee_for(self, ticker: str, qty: int, price: int) -> int:
         mult, maker = self._fee_params(ticker)
         return fee_for(maker, qty, price, mult)
+
+    def _fill_fee(self, o: Order, is_taker: bool, qty: int, price: int, cost: int) -> int:
+        """Fee of one fill of ``o`` (``qty`` of its leg at ``price`` for ``cost``), by Kalshi's rule.
+
+        2026: trade fee up to $0.0001, balance change floored to the precision, the order's
+        accumulator refunding whole cents (``framework.model.fees.balance_round``); 2025: the
+        order's running total rounded up to the cent."""
+        mult, maker = self._fee_params(o.ticker)
+        coef = self.taker_fee if is_taker else maker
+        exact = mult * coef * Fraction(qty, CONTRACT) * Fraction(price, DOLLAR) * Fraction(DOLLAR - price, DOLLAR)
+        if self.fee_rounding == "2025":
+            total = o.fee_acc + exact * DOLLAR * CONTRACT  # exact running total, $0.000001
+            o.fee_acc = total
+            charged = -((-total) // (CENT * CONTRACT)) * CENT
+            return int(charged) - o.taker_fees - o.maker_fees
+        trade = int(-((-exact * DOLLAR) // 1))  # up to $0.0001
+        change, rebate, o.fee_acc = balance_round(-price * qty, trade, o.fee_acc, self.balance_precision)
+        return -cost - change - rebate
 
     # ------------------------------------------------------------------ queries
     def market(self, ticker: str) -> MarketInfo:
@@ -675,8 +702,8 @@ class Engine:
         yes_price = maker_price if maker.leg == "yes" else taker_price
         maker_cost = notional(maker_price, qty)
         taker_cost = pair_value(qty) - maker_cost
-        taker_fee = self.taker_fee_for(ticker, qty, yes_price)
-        maker_fee = self.maker_fee_for(ticker, qty, yes_price)
+        maker_fee = self._fill_fee(maker, False, qty, maker_price, maker_cost)
+        taker_fee = self._fill_fee(taker, True, qty, taker_price, taker_cost)
         # book: the maker's level shrinks
         ladder = self.books[ticker].ladder(maker.leg)
         maker.remaining -= qty

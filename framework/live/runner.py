@@ -304,11 +304,9 @@ class LiveRunner:
         return self.strategy
 
     def _fees(self):
-        from ..model.fees import FeeModel
+        from ..model.fees import fee_model_from_options
 
-        b = self.s.cfg.run.broker
-        return FeeModel(taker=b.get("fee_taker", "0.07"), maker=b.get("fee_maker", "0"),
-                        rounding=b.get("fee_rounding", 100), series=b.get("fee_series"))
+        return fee_model_from_options(self.s.cfg.run.broker)
 
     def _make_broker(self):
         if self.broker is not None:
