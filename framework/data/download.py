@@ -62,6 +62,7 @@ from ..kalshi.errors import (
     KalshiPermissionDenied,
 )
 from ..kalshi.models import Candle, Market, Trade, parse_time_ns
+from ..kalshi.rest import DEFAULT_PAGE_LIMIT, PAGE_LIMITS
 from ..units import DOLLAR
 from .catalog import CANDLE_PERIODS, CatalogError, kind_files, read_markets, write_table
 
@@ -454,7 +455,7 @@ class DownloadReport:
 def _paginate(client: KalshiRestClient, endpoint: str, key: str, params: Mapping[str, Any],
               parse: Callable[[Any], Any]) -> Iterator[Any]:
     p = {k: v for k, v in params.items() if v is not None}
-    p.setdefault("limit", 1000)
+    p.setdefault("limit", PAGE_LIMITS.get(endpoint, DEFAULT_PAGE_LIMIT))
     seen: set[str] = set()
     while True:
         body = client.get_json(endpoint, **p)

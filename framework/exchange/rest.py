@@ -22,6 +22,7 @@ from framework.units import CENT, DOLLAR, UnitError, parse_contracts, parse_doll
 
 from .kalshi_json import d4, fp, rfc3339
 from .matching import ExchangeError, Order
+from .validate import BOOL, INT, STR, SUBACCOUNT, Field, InvalidRequest, check_body, check_query, enum, limit
 
 if TYPE_CHECKING:
     from .server import LocalExchange
@@ -99,29 +100,92 @@ def _encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> Any:
+def _decode_cursor(cursor: str, kind: type) -> Any:
+    """The last key a page ended on; 400 unless it is one this endpoint issues (a ``kind``)."""
     try:
         pad = "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(cursor + pad))
-    except (ValueError, binascii.Error):
-        raise BadRequest("invalid cursor") from None
+        last = json.loads(base64.urlsafe_b64decode(cursor + pad))
+    except (ValueError, binascii.Error, RecursionError):
+        raise BadRequest("invalid cursor: pass back the cursor of the previous page unchanged") from None
+    if type(last) is not kind:  # a cursor of another endpoint, or made up: comparing would fail
+        raise BadRequest("invalid cursor: pass back the cursor of the previous page unchanged")
+    return last
+
+
+def _item_error(code: str, message: str, details: str) -> dict[str, str]:
+    """A batch item's ``error`` (Kalshi's ErrorResponse; an empty ``details`` is left out)."""
+    err = {"code": code, "message": message, "service": "exchange"}
+    if details:
+        err["details"] = details
+    return err
+
+
+def _primary_subaccount_only(req: HttpRequest, body: Any) -> None:
+    """The local exchange keeps one (primary) subaccount per key: any other number is refused
+    (what Kalshi answers for a subaccount that was never created is not documented)."""
+    subs = [v for v in req.query.get("subaccount", [])[-1:] if v]
+    if isinstance(body, dict):
+        subs.append(body.get("subaccount"))
+        for o in body.get("orders") or () if isinstance(body.get("orders"), list) else ():
+            if isinstance(o, dict):
+                subs.append(o.get("subaccount"))
+    for v in subs:
+        if v is not None and int(v) != 0:
+            raise InvalidRequest(f"subaccount {int(v)} does not exist: the local exchange has only the primary "
+                                 "subaccount 0")
 
 
 Handler = Callable[["RestApp", HttpRequest, str, dict[str, Any]], HttpResponse]
-_routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+Rules = dict[str, Field]
+_routes: list[tuple[str, re.Pattern[str], str, Handler, Rules, Rules | None]] = []
+
+# --------------------------------------------------------------------------- request rules
+# Hand-written from Kalshi's documented parameters (see validate.py); checked before a handler
+# runs, so a request that breaks the schema gets a 400 and never reaches the matching engine.
+TS = INT  # Unix seconds (int64)
+SIDE = enum("yes", "no")
+ACTION = enum("buy", "sell")
+CENTS = Field("int", 1, 99)
+FP = Field("str", nullable=True)  # fixed-point count string ("10.00"); null reads as absent
+CREATE_ORDER: Rules = {
+    "ticker": STR.req(), "client_order_id": STR, "side": SIDE.req(), "action": ACTION.req(),
+    "count": Field("int", 1), "count_fp": FP, "yes_price": CENTS, "no_price": CENTS,
+    "yes_price_dollars": STR, "no_price_dollars": STR, "expiration_ts": INT,
+    "time_in_force": enum("fill_or_kill", "good_till_canceled", "immediate_or_cancel"),
+    "buy_max_cost": INT, "post_only": BOOL, "reduce_only": BOOL, "sell_position_floor": INT,
+    "self_trade_prevention_type": enum("taker_at_cross", "maker"), "order_group_id": STR,
+    "cancel_order_on_pause": BOOL, "subaccount": SUBACCOUNT,
+}
+BATCH_CREATE: Rules = {"orders": Field("array", required=True, items=Field("object", fields=CREATE_ORDER))}
+BATCH_CANCEL: Rules = {
+    "ids": Field("array", items=STR),
+    "orders": Field("array", items=Field("object", fields={"order_id": STR.req(), "subaccount": SUBACCOUNT})),
+}
+AMEND_ORDER: Rules = {
+    "subaccount": SUBACCOUNT, "ticker": STR.req(), "side": SIDE.req(), "action": ACTION.req(),
+    "client_order_id": STR, "updated_client_order_id": STR, "yes_price": CENTS, "no_price": CENTS,
+    "yes_price_dollars": STR, "no_price_dollars": STR, "count": Field("int", 1), "count_fp": FP,
+}
+DECREASE_ORDER: Rules = {
+    "subaccount": SUBACCOUNT, "reduce_by": Field("int", 1), "reduce_by_fp": FP,
+    "reduce_to": Field("int", 0), "reduce_to_fp": FP,
+}
+PAGE = {"cursor": STR}
 
 
 _AUTH_HEADERS = ("kalshi-access-key", "kalshi-access-timestamp", "kalshi-access-signature")
 
 
-def route(method: str, pattern: str, kind: str = "read") -> Callable[[Handler], Handler]:
+def route(method: str, pattern: str, kind: str = "read", query: Rules | None = None,
+          body: Rules | None = None) -> Callable[[Handler], Handler]:
     """Register a handler. ``kind``: ``"public"`` (market data: answered without signature
     headers, as on Kalshi; the order book is not public: OpenAPI >= 3.13 marks it
-    authenticated), ``"read"`` (signed reads) or ``"write"`` (signed order writes)."""
+    authenticated), ``"read"`` (signed reads) or ``"write"`` (signed order writes).
+    ``query`` / ``body``: the rules the request must meet (validate.py), else 400."""
     rx = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
 
     def deco(fn: Handler) -> Handler:
-        _routes.append((method, rx, kind, fn))
+        _routes.append((method, rx, kind, fn, dict(query or {}), body))
         return fn
 
     return deco
@@ -155,7 +219,7 @@ class RestApp:
         pub = self.ex.public_keys.get(key_id)
         if pub is None:
             return error_response(401, "authentication_error", "unknown api key", f"key id {key_id!r} is not registered")
-        if not ts.isdigit():
+        if not (ts.isascii() and ts.isdigit()):  # "²".isdigit() is True but int("²") fails
             return error_response(401, "authentication_error", "invalid timestamp", "KALSHI-ACCESS-TIMESTAMP must be Unix milliseconds")
         skew = abs(int(time.time() * 1000) - int(ts))
         if skew > self.ex.auth_window_s * 1000:
@@ -181,18 +245,18 @@ class RestApp:
         sub = path[len(REST_PREFIX):] or "/"
         match = None
         allowed = False
-        for method, rx, kind, fn in _routes:
+        for method, rx, kind, fn, qrules, brules in _routes:
             mo = rx.match(sub)
             if mo:
                 allowed = True
                 if method == req.method:
-                    match = (kind, fn, mo.groupdict())
+                    match = (kind, fn, mo.groupdict(), qrules, brules)
                     break
         if match is None:
             if allowed:
                 return error_response(405, "method_not_allowed", "method not allowed", f"{req.method} {path}")
             return error_response(404, "not_found", "not found", f"no route {path}")
-        kind, fn, params = match
+        kind, fn, params, qrules, brules = match
         if kind == "public" and not any(h in req.headers for h in _AUTH_HEADERS):
             key_id = ""  # Kalshi's market data is public; signed requests are still verified below
         else:
@@ -207,6 +271,13 @@ class RestApp:
             except ValueError:
                 return error_response(400, "invalid_parameters", "invalid parameters", "body is not valid JSON")
         params["_body"] = body
+        try:
+            check_query(req.query, qrules)
+            if brules is not None:
+                check_body(body, brules)
+            _primary_subaccount_only(req, body)
+        except InvalidRequest as e:
+            return error_response(400, "invalid_parameters", "invalid parameters", str(e))
         cost = 10 * self._items(body) if kind == "write" else 10
         # public routes count as reads; unsigned ones share the anonymous ("") key's budget
         if not self._bucket(key_id, "write" if kind == "write" else "read").take(cost):
@@ -264,16 +335,15 @@ class RestApp:
         return x
 
     def page(self, items: list[Any], key: Callable[[Any], Any], req: HttpRequest, max_limit: int, default_limit: int,
-             desc: bool = False) -> tuple[list[Any], str]:
-        """Keyset pagination: ``items`` sorted by ``key`` (descending if ``desc``)."""
+             desc: bool = False, kind: type = str) -> tuple[list[Any], str]:
+        """Keyset pagination: ``items`` sorted by ``key`` (descending if ``desc``); ``kind`` is the
+        type of the key (a cursor holding anything else is refused with a 400)."""
         limit = self.qint(req, "limit", default_limit, 1, max_limit)
         assert limit is not None
         cursor = self.q1(req, "cursor")
         items = sorted(items, key=key, reverse=desc)
         if cursor:
-            last = _decode_cursor(cursor)
-            if isinstance(last, list):
-                last = tuple(last)
+            last = _decode_cursor(cursor, kind)
             items = [x for x in items if (key(x) < last if desc else key(x) > last)]
         out = items[:limit]
         next_cursor = _encode_cursor(key(out[-1])) if len(items) > limit else ""
@@ -290,7 +360,8 @@ class RestApp:
         return HttpResponse.json(200, {"as_of_time": rfc3339(self.engine.clock())})
 
     # ------------------------------------------------------------------ series / events / markets
-    @route("GET", "/series", "public")
+    @route("GET", "/series", "public", query={"category": STR, "tags": STR, "include_product_metadata": BOOL,
+                                                "include_volume": BOOL, "min_updated_ts": TS})
     def h_series_list(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         cat = self.q1(req, "category")
         with self.engine.lock:
@@ -298,7 +369,7 @@ class RestApp:
                    if not cat or s.category == cat]
         return HttpResponse.json(200, {"series": out})
 
-    @route("GET", "/series/{ticker}", "public")
+    @route("GET", "/series/{ticker}", "public", query={"include_volume": BOOL})
     def h_series(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         s = self.engine.series.get(p["ticker"])
         if s is None:
@@ -313,7 +384,9 @@ class RestApp:
         allowed = {words.get(w.strip(), "?") for w in wanted.split(",")}
         return internal in allowed
 
-    @route("GET", "/events", "public")
+    @route("GET", "/events", "public", query={**PAGE, "limit": limit(200), "with_nested_markets": BOOL,
+        "with_milestones": BOOL, "status": enum("unopened", "open", "closed", "settled"), "series_ticker": STR,
+        "min_close_ts": TS, "min_updated_ts": TS})
     def h_events(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         status = self.q1(req, "status")
         if status and any(w.strip() not in ("unopened", "open", "closed", "settled") for w in status.split(",")):
@@ -335,7 +408,7 @@ class RestApp:
             out = [self.ser.event(e, with_markets=nested) for e in page]
         return HttpResponse.json(200, {"events": out, "cursor": cursor, "milestones": []})
 
-    @route("GET", "/events/{ticker}", "public")
+    @route("GET", "/events/{ticker}", "public", query={"with_nested_markets": BOOL})
     def h_event(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         nested = (self.q1(req, "with_nested_markets") or "").lower() == "true"
         with self.engine.lock:
@@ -346,7 +419,10 @@ class RestApp:
             ev = self.ser.event(e, with_markets=nested)
         return HttpResponse.json(200, {"event": ev, "markets": markets})
 
-    @route("GET", "/markets", "public")
+    @route("GET", "/markets", "public", query={**PAGE, "limit": limit(1000), "event_ticker": STR, "series_ticker": STR,
+        "min_created_ts": TS, "max_created_ts": TS, "min_updated_ts": TS, "max_close_ts": TS, "min_close_ts": TS,
+        "min_settled_ts": TS, "max_settled_ts": TS, "tickers": STR, "mve_filter": enum("only", "exclude"),
+        "status": enum("unopened", "open", "paused", "closed", "settled")})
     def h_markets(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         status = self.q1(req, "status")
         if status and any(w.strip() not in ("unopened", "open", "paused", "closed", "settled") for w in status.split(",")):
@@ -364,7 +440,8 @@ class RestApp:
             out = [self.ser.market(m) for m in page]
         return HttpResponse.json(200, {"markets": out, "cursor": cursor})
 
-    @route("GET", "/markets/trades", "public")
+    @route("GET", "/markets/trades", "public", query={**PAGE, "limit": limit(1000), "ticker": STR, "min_ts": TS,
+                                                         "max_ts": TS})
     def h_trades(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         ticker = self.q1(req, "ticker")
         min_ts = self.qint(req, "min_ts")
@@ -372,7 +449,7 @@ class RestApp:
         with self.engine.lock:
             ts = [t for t in self.engine.trades if (not ticker or t.ticker == ticker)
                   and (min_ts is None or t.ts_ms >= min_ts * 1000) and (max_ts is None or t.ts_ms <= max_ts * 1000)]
-        page, cursor = self.page(ts, lambda t: t.seq, req, 1000, 100, desc=True)
+        page, cursor = self.page(ts, lambda t: t.seq, req, 1000, 100, desc=True, kind=int)
         return HttpResponse.json(200, {"trades": [self.ser.trade(t) for t in page], "cursor": cursor})
 
     @route("GET", "/markets/{ticker}", "public")
@@ -380,12 +457,14 @@ class RestApp:
         with self.engine.lock:
             return HttpResponse.json(200, {"market": self.ser.market(self.engine.market(p["ticker"]))})
 
-    @route("GET", "/markets/{ticker}/orderbook")
+    @route("GET", "/markets/{ticker}/orderbook", query={"depth": Field("int", 0, 100)})
     def h_orderbook(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         depth = self.qint(req, "depth", 0, 0, 100) or 0
         return HttpResponse.json(200, self.ser.orderbook(p["ticker"], depth))
 
-    @route("GET", "/series/{series}/markets/{ticker}/candlesticks", "public")
+    @route("GET", "/series/{series}/markets/{ticker}/candlesticks", "public", query={
+    "start_ts": TS.req(), "end_ts": TS.req(), "period_interval": enum(1, 60, 1440).req(),
+    "include_latest_before_start": BOOL})
     def h_candles(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         period = self.qint(req, "period_interval", 1)
         if period not in (1, 60, 1440):
@@ -430,7 +509,7 @@ class RestApp:
         return HttpResponse.json(200, {"ticker": m.ticker, "candlesticks": candles})
 
     # ------------------------------------------------------------------ portfolio
-    @route("GET", "/portfolio/balance")
+    @route("GET", "/portfolio/balance", query={"subaccount": SUBACCOUNT})
     def h_balance(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         with self.engine.lock:
             acct = self.engine.account(key)
@@ -446,7 +525,8 @@ class RestApp:
         return HttpResponse.json(200, {"balance": avail // CENT, "balance_dollars": d4(avail),
                                        "portfolio_value": value // CENT, "updated_ts": int(time.time())})
 
-    @route("GET", "/portfolio/positions")
+    @route("GET", "/portfolio/positions", query={**PAGE, "limit": limit(1000), "count_filter": STR, "ticker": STR,
+                                              "event_ticker": STR, "subaccount": SUBACCOUNT})
     def h_positions(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         ticker = self.q1(req, "ticker")
         event = self.q1(req, "event_ticker")
@@ -463,7 +543,8 @@ class RestApp:
             eps = [self.ser.event_position(key, e, ts) for e, ts in sorted(by_event.items())]
         return HttpResponse.json(200, {"market_positions": mps, "event_positions": eps, "cursor": cursor})
 
-    @route("GET", "/portfolio/fills")
+    @route("GET", "/portfolio/fills", query={**PAGE, "limit": limit(200), "ticker": STR, "order_id": STR, "min_ts": TS,
+                                          "max_ts": TS, "subaccount": SUBACCOUNT})
     def h_fills(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         ticker = self.q1(req, "ticker")
         order_id = self.q1(req, "order_id")
@@ -473,20 +554,22 @@ class RestApp:
             fs = [f for f in self.engine.account(key).fills if (not ticker or f.ticker == ticker)
                   and (not order_id or f.order_id == order_id) and (min_ts is None or f.ts_ms >= min_ts * 1000)
                   and (max_ts is None or f.ts_ms <= max_ts * 1000)]
-        page, cursor = self.page(fs, lambda f: f.seq, req, 1000, 100, desc=True)
+        page, cursor = self.page(fs, lambda f: f.seq, req, 200, 100, desc=True, kind=int)
         return HttpResponse.json(200, {"fills": [self.ser.fill(f) for f in page], "cursor": cursor})
 
-    @route("GET", "/portfolio/settlements")
+    @route("GET", "/portfolio/settlements", query={**PAGE, "limit": limit(200), "ticker": STR, "event_ticker": STR,
+                                                "min_ts": TS, "max_ts": TS, "subaccount": SUBACCOUNT})
     def h_settlements(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         ticker = self.q1(req, "ticker")
         event = self.q1(req, "event_ticker")
         with self.engine.lock:
             ss = [s for s in self.engine.account(key).settlements
                   if (not ticker or s.ticker == ticker) and (not event or s.event_ticker == event)]
-        page, cursor = self.page(ss, lambda s: s.seq, req, 1000, 100, desc=True)
+        page, cursor = self.page(ss, lambda s: s.seq, req, 200, 100, desc=True, kind=int)
         return HttpResponse.json(200, {"settlements": [self.ser.settlement(s) for s in page], "cursor": cursor})
 
-    @route("GET", "/portfolio/orders")
+    @route("GET", "/portfolio/orders", query={**PAGE, "limit": limit(200), "ticker": STR, "event_ticker": STR,
+                                           "min_ts": TS, "max_ts": TS, "status": STR, "subaccount": SUBACCOUNT})
     def h_orders(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         ticker = self.q1(req, "ticker")
         status = self.q1(req, "status")
@@ -500,7 +583,7 @@ class RestApp:
                    if (not ticker or o.ticker == ticker) and (not status or o.status == status)
                    and (not events or self.engine.markets[o.ticker].event_ticker in events)
                    and (min_ts is None or o.created_ms >= min_ts * 1000) and (max_ts is None or o.created_ms <= max_ts * 1000)]
-            page, cursor = self.page(os_, lambda o: o.seq, req, 1000, 100, desc=True)
+            page, cursor = self.page(os_, lambda o: o.seq, req, 200, 100, desc=True, kind=int)
             out = [self.ser.order(o) for o in page]
         return HttpResponse.json(200, {"orders": out, "cursor": cursor})
 
@@ -581,36 +664,36 @@ class RestApp:
             buy_max_cost=int(bmc) * CENT if bmc is not None else None,
         )
 
-    @route("POST", "/portfolio/orders", "write")
+    @route("POST", "/portfolio/orders", "write", body=CREATE_ORDER)
     def h_create(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         o = self._create(key, self._body(p))
         with self.engine.lock:
             return HttpResponse.json(201, {"order": self.ser.order(o)})
 
-    @route("POST", "/portfolio/orders/batched", "write")
+    @route("POST", "/portfolio/orders/batched", "write", body=BATCH_CREATE)
     def h_batch_create(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         b = self._body(p)
         orders = b.get("orders")
         if not isinstance(orders, list) or not orders:
             raise BadRequest("orders must be a non-empty list")
         out = []
-        for ob in orders:
+        for ob in orders:  # each item carries its order or its error; an absent one is omitted, not null
             coid = ob.get("client_order_id") if isinstance(ob, dict) else None
+            item: dict[str, Any] = {"client_order_id": coid} if coid is not None else {}
             try:
                 if not isinstance(ob, dict):
                     raise BadRequest("each order must be an object")
                 o = self._create(key, ob)
                 with self.engine.lock:
-                    out.append({"client_order_id": coid, "order": self.ser.order(o), "error": None})
+                    item["order"] = self.ser.order(o)
             except ExchangeError as e:
-                out.append({"client_order_id": coid, "order": None,
-                            "error": {"code": e.code, "message": e.message, "details": e.details, "service": "exchange"}})
+                item["error"] = _item_error(e.code, e.message, e.details)
             except UnitError as e:
-                out.append({"client_order_id": coid, "order": None,
-                            "error": {"code": "invalid_order", "message": "invalid order", "details": str(e), "service": "exchange"}})
+                item["error"] = _item_error("invalid_order", "invalid order", str(e))
+            out.append(item)
         return HttpResponse.json(201, {"orders": out})
 
-    @route("DELETE", "/portfolio/orders/batched", "write")
+    @route("DELETE", "/portfolio/orders/batched", "write", body=BATCH_CANCEL)
     def h_batch_cancel(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         b = self._body(p)
         ids: list[str] = []
@@ -626,19 +709,19 @@ class RestApp:
                 o, reduced = self.engine.cancel_order(key, oid)
                 with self.engine.lock:
                     out.append({"order_id": oid, "order": self.ser.order(o), "reduced_by_fp": fp(reduced),
-                                "reduced_by": reduced // 100, "error": None})
+                                "reduced_by": reduced // 100})
             except ExchangeError as e:
-                out.append({"order_id": oid, "order": None, "reduced_by_fp": "0.00", "reduced_by": 0,
-                            "error": {"code": e.code, "message": e.message, "details": e.details, "service": "exchange"}})
+                out.append({"order_id": oid, "reduced_by_fp": "0.00", "reduced_by": 0,
+                            "error": _item_error(e.code, e.message, e.details)})
         return HttpResponse.json(200, {"orders": out})
 
-    @route("DELETE", "/portfolio/orders/{order_id}", "write")
+    @route("DELETE", "/portfolio/orders/{order_id}", "write", query={"subaccount": SUBACCOUNT})
     def h_cancel(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         o, reduced = self.engine.cancel_order(key, p["order_id"])
         with self.engine.lock:
             return HttpResponse.json(200, {"order": self.ser.order(o), "reduced_by_fp": fp(reduced), "reduced_by": reduced // 100})
 
-    @route("POST", "/portfolio/orders/{order_id}/amend", "write")
+    @route("POST", "/portfolio/orders/{order_id}/amend", "write", body=AMEND_ORDER)
     def h_amend(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         b = self._body(p)
         for f in ("ticker", "side", "action"):
@@ -659,7 +742,7 @@ class RestApp:
         with self.engine.lock:
             return HttpResponse.json(200, {"old_order": self.ser.order(old), "order": self.ser.order(new)})
 
-    @route("POST", "/portfolio/orders/{order_id}/decrease", "write")
+    @route("POST", "/portfolio/orders/{order_id}/decrease", "write", body=DECREASE_ORDER)
     def h_decrease(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         b = self._body(p)
         by = self._count(b, "reduce_by", required=False)

@@ -14,6 +14,11 @@ Parsing rules, applied to every record:
 * Times: RFC 3339 strings, Unix seconds or milliseconds (by field name, else by magnitude).
 * Unknown fields are ignored; a missing *required* field raises :class:`KalshiParseError`
   naming the record type and the field.
+* Values are range-checked, and a value out of range raises :class:`KalshiParseError` naming the
+  field (the caller quarantines the payload; nothing is clamped): prices within $0-$1 (fill and
+  trade prices strictly inside), quantities, costs and fees not negative (positions are signed),
+  numbers of at most ``MAX_DIGITS`` characters and decimal exponents within ``MAX_EXPONENT``
+  (so ``"1e999999"`` is refused at once instead of costing seconds of CPU).
 * Money fields with 6 decimals (``fee_cost``, ``*_cost_dollars``, ``*_fees_dollars``...) are
   kept exactly when they are a whole number of $0.0001; otherwise costs and fees are rounded
   **up** (against us, conservative) and PnL is rounded **down**. Prices must be exact.
@@ -52,6 +57,8 @@ __all__ = [
 ]
 
 _MISSING = object()
+MAX_DIGITS = 40  # longest numeric string accepted (Kalshi sends at most ~20 characters)
+MAX_EXPONENT = 20  # |decimal exponent| bound: 1e20 exceeds every Kalshi quantity, price and time
 
 
 # --------------------------------------------------------------------------- number helpers
@@ -68,6 +75,8 @@ def _dec(value: Any, obj: str, fld: str) -> Decimal:
         elif isinstance(value, float):
             d = Decimal(repr(value))  # shortest repr == the decimal the sender wrote
         elif isinstance(value, str):
+            if len(value) > MAX_DIGITS:
+                raise KalshiParseError(obj, fld, f"{value[:20]!r}... ({len(value)} characters) is too long for")
             d = Decimal(value.strip().replace("$", "").replace(",", ""))
         else:
             raise KalshiParseError(obj, fld, f"{type(value).__name__} is not a number in field")
@@ -75,7 +84,23 @@ def _dec(value: Any, obj: str, fld: str) -> Decimal:
         raise KalshiParseError(obj, fld, f"{value!r} is not a number in field") from None
     if not d.is_finite():
         raise KalshiParseError(obj, fld, f"{value!r} is not finite in field")
+    # checked before any arithmetic: scaling 1e999999 to an int would take seconds
+    if d and not -MAX_EXPONENT <= d.adjusted() <= MAX_EXPONENT:
+        raise KalshiParseError(obj, fld, f"{value!r} is out of range in field")
     return d
+
+
+_PRICE = "prices must be within $0-$1"
+_INSIDE = "must be strictly between $0 and $1"
+_NONNEG = "must not be negative"
+
+
+def _in_range(v: int, obj: str, fld: str | None, lo: int | None, hi: int | None, rule: str, raw: Any = _MISSING) -> int:
+    """``v`` if ``lo <= v <= hi``, else :class:`KalshiParseError` naming the field and the rule."""
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        shown = v if raw is _MISSING else raw
+        raise KalshiParseError(obj, fld or "?", f"{shown!r} is out of range ({rule}) in field")
+    return v
 
 
 def _scaled(value: Any, scale: int, obj: str, fld: str, rounding: str | None = None) -> int:
@@ -105,21 +130,28 @@ def _price(
 ) -> int | None:
     k, v = _get(d, *dollars_keys)
     if v is not _MISSING:
-        return _scaled(v, DOLLAR, obj, k)
+        return _in_range(_scaled(v, DOLLAR, obj, k), obj, k, 0, DOLLAR, _PRICE, v)
     k, v = _get(d, *cents_keys)
     if v is not _MISSING:
-        return _scaled(v, CENT, obj, k)
+        return _in_range(_scaled(v, CENT, obj, k), obj, k, 0, DOLLAR, _PRICE, v)
     if required:
         raise KalshiParseError(obj, dollars_keys[0])
     return None
 
 
 def _qty(
-    d: Mapping, obj: str, fp_keys: tuple[str, ...], int_keys: tuple[str, ...] = (), required: bool = False
+    d: Mapping,
+    obj: str,
+    fp_keys: tuple[str, ...],
+    int_keys: tuple[str, ...] = (),
+    required: bool = False,
+    signed: bool = False,
 ) -> int | None:
+    """Quantity in 0.01 contract; never negative unless ``signed`` (positions)."""
     k, v = _get(d, *fp_keys, *int_keys)
     if v is not _MISSING:
-        return _scaled(v, CONTRACT, obj, k)
+        q = _scaled(v, CONTRACT, obj, k)
+        return q if signed else _in_range(q, obj, k, 0, None, _NONNEG, v)
     if required:
         raise KalshiParseError(obj, fp_keys[0])
     return None
@@ -134,14 +166,17 @@ def _money(
     cost: bool = True,
     required: bool = False,
 ) -> int | None:
-    """Money in $0.0001: exact if possible, else rounded up (costs/fees) or down (PnL)."""
+    """Money in $0.0001: exact if possible, else rounded up (costs/fees) or down (PnL).
+
+    Costs and fees (``cost=True``) are never negative; PnL and balances are signed."""
     rounding = ROUND_CEILING if cost else ROUND_FLOOR
+    lo = 0 if cost else None
     k, v = _get(d, *dollars_keys)
     if v is not _MISSING:
-        return _scaled(v, DOLLAR, obj, k, rounding)
+        return _in_range(_scaled(v, DOLLAR, obj, k, rounding), obj, k, lo, None, _NONNEG, v)
     k, v = _get(d, *cents_keys)
     if v is not _MISSING:
-        return _scaled(v, CENT, obj, k, rounding)
+        return _in_range(_scaled(v, CENT, obj, k, rounding), obj, k, lo, None, _NONNEG, v)
     if required:
         raise KalshiParseError(obj, dollars_keys[0])
     return None
@@ -203,6 +238,8 @@ def parse_time_ns(value: Any, unit: str | None = None) -> int:
             dt = datetime.fromisoformat(f"{date}T{clock}{tz}")
             frac_ns = int((frac or "0")[:9].ljust(9, "0"))
             return _dt_ns(dt, frac_ns)
+        if len(s) > MAX_DIGITS:
+            raise ValueError(f"not a timestamp: {s[:20]!r}... ({len(s)} characters)")
         try:
             num = Decimal(s)
         except InvalidOperation:
@@ -217,6 +254,8 @@ def parse_time_ns(value: Any, unit: str | None = None) -> int:
         raise ValueError(f"not a timestamp: {value!r}")
     if not num.is_finite():
         raise ValueError(f"not a timestamp: {value!r}")
+    if num and num.adjusted() > MAX_EXPONENT:  # before scaling: 1e999999 ns would take seconds to build
+        raise ValueError(f"timestamp out of range: {value!r}")
     if unit is None:
         a = abs(num)
         unit = "s" if a < 10**11 else "ms" if a < 10**14 else "us" if a < 10**17 else "ns"
@@ -403,8 +442,10 @@ def _levels(rows: Any, obj: str, fld: str, price_scale: int) -> tuple[tuple[int,
     for i, row in enumerate(rows):
         if not isinstance(row, (list, tuple)) or len(row) < 2:
             raise KalshiParseError(obj, f"{fld}[{i}]", "expected [price, size] in field")
-        price = _scaled(row[0], price_scale, obj, f"{fld}[{i}]")
-        size = _scaled(row[1], CONTRACT, obj, f"{fld}[{i}]")
+        at = f"{fld}[{i}]"
+        price = _in_range(_scaled(row[0], price_scale, obj, at), obj, at, 1, DOLLAR - 1, "a level's price " + _INSIDE,
+                          row[0])
+        size = _in_range(_scaled(row[1], CONTRACT, obj, at), obj, at, 0, None, "a level's size " + _NONNEG, row[1])
         out.append((price, size))
     out.sort(key=lambda lv: lv[0])
     return tuple(out)
@@ -518,6 +559,7 @@ class Trade:
             if no is None:
                 raise KalshiParseError(o, "yes_price_dollars")
             yes = DOLLAR - no
+        _in_range(yes, o, "yes_price_dollars", 1, DOLLAR - 1, "a trade's price " + _INSIDE)
         return cls(
             trade_id=_str(d, o, "trade_id", required=True),
             ticker=_str(d, o, "ticker", "market_ticker", required=True),
@@ -632,6 +674,7 @@ class Fill:
             if no is None:
                 raise KalshiParseError(o, "yes_price_dollars")
             yes = DOLLAR - no
+        _in_range(yes, o, "yes_price_dollars", 1, DOLLAR - 1, "a fill's price " + _INSIDE)
         sub = d.get("subaccount_number", d.get("subaccount"))
         return cls(
             fill_id=_str(d, o, "fill_id", "trade_id", required=True),
@@ -649,7 +692,7 @@ class Fill:
             fee=_money(d, o, ("fee_cost", "fee_cost_dollars")),
             client_order_id=_str(d, o, "client_order_id"),
             trade_id=_str(d, o, "trade_id"),
-            post_position=_qty(d, o, ("post_position_fp",)),
+            post_position=_qty(d, o, ("post_position_fp",), signed=True),
             subaccount=int(sub) if sub is not None and str(sub).lstrip("-").isdigit() else None,
             raw=d,
         )
@@ -674,7 +717,7 @@ class Position:
         d = _need_map(data, o)
         return cls(
             ticker=_str(d, o, "ticker", "market_ticker", required=True),
-            position=_qty(d, o, ("position_fp",), ("position",), required=True),
+            position=_qty(d, o, ("position_fp",), ("position",), required=True, signed=True),
             total_traded=_money(d, o, ("total_traded_dollars",), ("total_traded",)),
             market_exposure=_money(
                 d, o, ("market_exposure_dollars", "position_cost_dollars"), ("market_exposure",)
@@ -759,12 +802,14 @@ class OHLC:
         def one(name: str) -> int | None:
             k, v = _get(data, f"{name}_dollars")
             if v is not _MISSING:
-                return _scaled(v, DOLLAR, obj, k)
-            v = data.get(name)
-            if v is None or v == "":
-                return None
-            # un-suffixed keys: strings are dollars (historical), ints are legacy cents
-            return _scaled(v, DOLLAR if isinstance(v, (str, float, Decimal)) else CENT, obj, name)
+                p = _scaled(v, DOLLAR, obj, k)
+            else:
+                k, v = name, data.get(name)
+                if v is None or v == "":
+                    return None
+                # un-suffixed keys: strings are dollars (historical), ints are legacy cents
+                p = _scaled(v, DOLLAR if isinstance(v, (str, float, Decimal)) else CENT, obj, name)
+            return _in_range(p, obj, k, 0, DOLLAR, _PRICE, v)
 
         return cls(one("open"), one("high"), one("low"), one("close"))
 

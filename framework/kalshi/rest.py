@@ -71,7 +71,9 @@ from .models import (
 from .ratelimit import DEFAULT_COST, RateLimiter
 
 __all__ = [
+    "DEFAULT_PAGE_LIMIT",
     "DEFAULT_TIMEOUT",
+    "PAGE_LIMITS",
     "TIME_IN_FORCE",
     "KalshiRestClient",
     "OrderRequest",
@@ -83,8 +85,23 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds
 TIME_IN_FORCE = ("good_till_canceled", "immediate_or_cancel", "fill_or_kill")
-_PAGE_LIMITS = {"/events": 200}
-_DEFAULT_PAGE_LIMIT = 1000
+# Largest page each list endpoint accepts (its ``limit`` maximum in Kalshi's OpenAPI document;
+# the exchange answers 400 above it). tests/test_conformance_rest.py checks this table against the
+# spec. An endpoint missing here gets the documented default page size, which every endpoint accepts.
+PAGE_LIMITS: dict[str, int] = {
+    "/markets": 1000,
+    "/markets/trades": 1000,
+    "/portfolio/positions": 1000,
+    "/historical/markets": 1000,
+    "/historical/trades": 1000,
+    "/events": 200,
+    "/portfolio/orders": 200,
+    "/portfolio/fills": 200,
+    "/portfolio/settlements": 200,
+    "/historical/fills": 200,
+    "/historical/orders": 200,
+}
+DEFAULT_PAGE_LIMIT = 100
 
 
 def format_price(units: int) -> str:
@@ -398,7 +415,10 @@ class KalshiRestClient:
         self, endpoint: str, key: str, params: Mapping[str, Any] | None, parse: Callable[[Any], Any]
     ) -> Iterator[Any]:
         params = dict(params or {})
-        params.setdefault("limit", _PAGE_LIMITS.get(endpoint, _DEFAULT_PAGE_LIMIT))
+        most = PAGE_LIMITS.get(endpoint, DEFAULT_PAGE_LIMIT)
+        asked = params.get("limit")
+        # a caller's larger limit is capped, not sent: the exchange would refuse the whole request
+        params["limit"] = most if asked is None else max(1, min(int(asked), most))
         seen: set[str] = set()
         cursor = params.pop("cursor", None)
         while True:
