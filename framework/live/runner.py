@@ -356,7 +356,10 @@ class LiveRunner:
         """A broker needs a human for ``ticker`` (None: for every market): an order unresolved too
         long, or an implausible exchange report it quarantined. The market goes REDUCING (only
         orders that shrink a position), the alert is journaled and printed; the run goes on."""
-        self.alerts.append({"ticker": ticker, "reason": reason})
+        alert = {"ticker": ticker, "reason": reason}
+        if alert in self.alerts:
+            return  # the same payload seen again (a fill poll repeats): alerted once
+        self.alerts.append(alert)
         if self.gate is not None:
             if ticker is None:
                 self.gate.reduce_only(reason)

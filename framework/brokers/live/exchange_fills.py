@@ -12,7 +12,7 @@ from ...kalshi.models import Fill as KFill
 from ...model.orders import TERMINAL_STATUSES, Fill, Order, OrderStatus
 from ...units import DOLLAR
 
-__all__ = ["count_fill", "foreign_order", "journaled_order"]
+__all__ = ["count_fill", "fill_problem", "foreign_order", "journaled_order"]
 
 
 def journaled_order(journal, kf: KFill) -> Order | None:
@@ -22,6 +22,33 @@ def journaled_order(journal, kf: KFill) -> Order | None:
     jo = journal.order_by_exchange_id(kf.order_id) or (
         journal.order(kf.client_order_id) if kf.client_order_id else None)
     return None if jo is None else jo.to_order(f"{jo.order_id}/s{jo.session}")
+
+
+def fill_problem(order: Order | None, kf: KFill, qty: int | None = None) -> str | None:
+    """Why exchange fill ``kf`` cannot be true (None: plausible). Checked before it is counted:
+    a count that is not positive, a price outside (0, $1), a negative fee; for one of our orders
+    also ``qty`` (default the whole fill) beyond what the order has left and a price worse than
+    its limit. The REST/WS models refuse what does not parse (``KalshiParseError``); these are
+    the checks only the broker can make (they need the order)."""
+    if kf.count <= 0:
+        return f"fill {kf.fill_id}: count {kf.count / 100:g} is not positive"
+    if not 0 < kf.yes_price < DOLLAR:
+        return f"fill {kf.fill_id}: price {kf.yes_price / DOLLAR:.4f} is outside the (0, $1) range"
+    if kf.fee is not None and kf.fee < 0:
+        return f"fill {kf.fill_id}: negative fee {kf.fee / DOLLAR:.4f}"
+    if order is None:
+        return None
+    qty = kf.count if qty is None else qty
+    left = order.qty - order.filled_qty
+    if qty > left:
+        return (f"fill {kf.fill_id}: {qty / 100:g} contracts on order {order.order_id} which has "
+                f"{left / 100:g} left of {order.qty / 100:g}")
+    if order.price is not None:
+        own = kf.yes_price if order.side == "yes" else DOLLAR - kf.yes_price
+        if own > order.price if order.action == "buy" else own < order.price:
+            return (f"fill {kf.fill_id}: price {own / DOLLAR:.4f} is worse than order {order.order_id}'s "
+                    f"limit {order.price / DOLLAR:.4f} ({order.action} {order.side})")
+    return None
 
 
 def foreign_order(kf: KFill, order_id: str, ts: int) -> Order:

@@ -38,7 +38,7 @@ from ...kalshi.fix.broker import FixBroker, OrderSnapshot, exchange_order_id
 from ...kalshi.models import Fill as KFill
 from ...kalshi.models import Order as KOrder
 from ...model.orders import TERMINAL_STATUSES, Fill, Order, OrderStatus
-from .exchange_fills import count_fill, foreign_order, journaled_order
+from .exchange_fills import count_fill, fill_problem, foreign_order, journaled_order
 from .hooks import checkpoint
 
 __all__ = ["JournaledFixBroker"]
@@ -261,6 +261,13 @@ class JournaledFixBroker(FixBroker):
                 self.seen_fills.add(kf.fill_id)
                 continue
             qty = cum - max(prev, order.filled_qty)
+            problem = fill_problem(order, kf, qty)
+            if problem is not None:
+                self.seen_fills.add(kf.fill_id)
+                self.quarantined.append({"fill_id": kf.fill_id, "ticker": order.ticker, "problem": problem})
+                log.warning("REST fill quarantined: %s", problem)
+                self._alert(order.ticker, f"implausible exchange fill quarantined: {problem}")
+                break  # the later fills of this order count from a total we cannot trust
             self._apply_rest_fill(order, kf, qty, source)
             self._contrib.add(kf.fill_id)
             n += 1

@@ -46,6 +46,7 @@ from ...kalshi.errors import (
     KalshiConflict,
     KalshiConnectionError,
     KalshiError,
+    KalshiParseError,
     KalshiRateLimited,
     UnknownOutcome,
 )
@@ -55,7 +56,7 @@ from ...kalshi.rest import KalshiRestClient, OrderRequest
 from ...model.fees import fee_for
 from ...model.orders import TERMINAL_STATUSES, Order, OrderStatus
 from ...units import CENT, notional
-from .exchange_fills import count_fill, foreign_order, journaled_order
+from .exchange_fills import count_fill, fill_problem, foreign_order, journaled_order
 from .hooks import checkpoint
 
 __all__ = ["RestBroker"]
@@ -116,6 +117,10 @@ class RestBroker:
         self._foreign = itertools.count(1)
         self.duplicate_fills = 0
         self.stats = {"sent": 0, "resent": 0, "unknown": 0, "rejected": 0, "fills": 0}
+        # engine thread: ``on_alert(ticker | None, reason)`` when the exchange sent something that
+        # cannot be true (the live runner sets the market REDUCING); refused fills are listed here
+        self.on_alert: Callable[[str | None, str], None] | None = None
+        self.quarantined: list[dict] = []
         # shared with the worker (under _lock): what to poll
         self._lock = threading.Lock()
         self._watch: dict[str, tuple[str, str | None]] = {}  # coid -> (ticker, exchange id)
@@ -350,6 +355,11 @@ class RestBroker:
                 self.apply_fill(kf, "rest")
             order = self.by_coid.get(coid)
             if order is not None:
+                total = (korder.fill_count or 0) + (korder.remaining_count or 0)
+                if what != "amend" and total > order.qty and not (order.reason or "").startswith("adopted"):
+                    return self._quarantine(order.ticker, f"order {order.order_id}: the exchange reports "
+                                            f"{total / 100:g} contracts on an order of {order.qty / 100:g}",
+                                            {"order_id": korder.order_id, "source": what})
                 self.apply_state(order, korder, what)
         elif kind == "reject":
             _, coid, reason = item
@@ -378,6 +388,8 @@ class RestBroker:
             order = self.by_coid.get(coid)
             if order is not None and order.status not in TERMINAL_STATUSES:
                 self._update(order, None, reason, kind="cancel_failed")
+        elif kind == "bad_payload":  # a model refused a REST/WS payload (KalshiParseError)
+            self._quarantine(item[1], item[2], {"source": item[3]})
         elif kind == "note":
             if self.journal is not None:
                 self.journal.event(item[1], item[2], item[3] if len(item) > 3 else None)
@@ -458,6 +470,10 @@ class RestBroker:
                 order.exchange_order_id = kf.order_id
                 self.by_coid[order.client_order_id] = order
                 self.by_xid[kf.order_id] = order
+        problem = fill_problem(order, kf)
+        if problem is not None:
+            self._quarantine(kf.ticker, problem, {"fill_id": fid, "order_id": kf.order_id, "source": source})
+            return False
         if order is None:
             order = self._foreign_order(kf)
         if order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
@@ -472,6 +488,15 @@ class RestBroker:
             self.journal.record_fill(fid, fill, order, self.portfolio, source, kf.created_time)
         checkpoint("after_fill")
         return True
+
+    def _quarantine(self, ticker: str | None, problem: str, detail: dict | None = None) -> None:
+        """Refuse an exchange payload (nothing of it is applied), log it and alert (engine thread)."""
+        self.quarantined.append(dict(detail or {}, ticker=ticker, problem=problem))
+        log.warning("quarantined (%s): %s", ticker or "unknown market", problem)
+        if self.journal is not None:
+            self.journal.event("quarantined", dict(detail or {}, ticker=ticker, problem=problem))
+        if self.on_alert is not None:
+            self.on_alert(ticker, f"implausible exchange data quarantined: {problem}")
 
     # ------------------------------------------------------------------ worker thread
     def _done(self) -> None:
@@ -660,6 +685,9 @@ class RestBroker:
         try:
             fills = sorted(self.client.iter_fills(min_ts=max(0, cursor - self.fill_lookback_s)),
                            key=lambda f: f.created_time)
+        except KalshiParseError as e:
+            self._results.put(("bad_payload", None, f"GET /portfolio/fills: {e}", "rest"))
+            return
         except KalshiError as e:
             log.debug("fill poll failed: %s", e)
             return
@@ -682,6 +710,9 @@ class RestBroker:
             return
         try:
             resting = {o.order_id for o in self.client.iter_orders(status="resting")}
+        except KalshiParseError as e:
+            self._results.put(("bad_payload", None, f"GET /portfolio/orders: {e}", "rest"))
+            return
         except KalshiError as e:
             log.debug("order poll failed: %s", e)
             return
@@ -720,7 +751,9 @@ class RestBroker:
                             try:
                                 kf = KFill.from_json(msg["msg"])
                             except KalshiError as e:
-                                log.warning("unreadable WS fill ignored: %s", e)
+                                ticker = msg["msg"].get("market_ticker") or msg["msg"].get("ticker")
+                                self._results.put(("bad_payload", ticker if isinstance(ticker, str) else None,
+                                                   f"WebSocket fill: {e}", "ws"))
                                 continue
                             self._results.put(("fills", [kf], "ws"))
             except Exception as e:  # refused, dropped, 403 ...: fall back to REST polling
