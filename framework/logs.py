@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["FORMAT", "LevelsFilter", "SimTimeFilter", "configure_cli_logging", "ensure_strategy_output", "fmt_sim_time",
-           "run_log", "use_clock"]
+           "quiet_console", "run_log", "use_clock"]
 
 FORMAT = "%(sim_time)s %(levelname)s %(name)s: %(message)s"
 STRATEGY_LOGGER = "strategy"
@@ -85,6 +85,24 @@ def ensure_strategy_output() -> None:
     if logging.getLogger().handlers or slog.handlers:
         return
     slog.addHandler(_formatter_handler(logging.StreamHandler(sys.stderr)))
+
+
+class quiet_console:  # noqa: N801 - used as a context manager
+    """``with quiet_console():`` the ``kalshi`` stderr handler shows warnings and errors only (a
+    sweep runs many backtests at once: their INFO lines go to each run's ``run.log`` instead)."""
+
+    def __init__(self) -> None:
+        self._filter = LevelsFilter(logging.WARNING, logging.WARNING)
+        self._handlers: list[logging.Handler] = []
+
+    def __enter__(self) -> None:
+        self._handlers = [h for h in logging.getLogger().handlers if getattr(h, "_kalshi_cli", False)]
+        for h in self._handlers:
+            h.addFilter(self._filter)
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handlers:
+            h.removeFilter(self._filter)
 
 
 class run_log:  # noqa: N801 - used as a context manager, reads like a function
