@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.results import Result
-from .brokers.simulated import SimulatedBroker
+from .brokers.simulated import BROKER_OPTIONS, SimulatedBroker
 from .core.engine import Engine
 from .core.strategy_errors import StrategyError
 from .data.catalog import CatalogError, read_markets
@@ -27,8 +27,15 @@ DEFAULT_STARTING_CASH = dollars(10_000)
 _MODEL_OPTIONS = {
     "netting": "net YES against NO (Kalshi's default): True/False",
     **FEE_OPTIONS,
-    "queue_model": "prints at a resting order's price: 'none' (never fill it, default) or 'trades' "
-                   "(fill it once they use up the size displayed ahead of it)",
+    "queue_model": "prints at a resting order's price: 'none' (never fill it, default), 'trades' "
+                   "(fill it once they use up the size displayed ahead of it), 'power' or 'log' "
+                   "(cancellations also move it up, by docs/simulation.md's formula)",
+    "queue_power": "n of queue_model 'power' (f(x) = x**n), default 2",
+    "seed": "seed of the probabilistic models (int), default 0",
+    "unknown_size_contracts": "contracts a level counts as when the data shows no size, default 10",
+    "crossed_books": "crossed or locked data books: 'skip' (default: never matched) or 'match'",
+    "level_refill": "what we took at a level refills on a new size there ('change', default) or only "
+                    "by its growth ('growth')",
     "latency": "order and cancel latency to the simulated exchange: ns or e.g. '50ms' (default 0)",
     "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
     "series": "restrict to markets of these series tickers",
@@ -112,8 +119,9 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
                              kinds=model_options.get("kinds", "auto"),
                              batch_size=model_options.get("batch_size", 65_536))
     fees = fee_model_from_options(model_options)
-    broker = SimulatedBroker(fees, queue_model=model_options.get("queue_model", "none"),
-                             latency=model_options.get("latency", 0))
+    broker = SimulatedBroker(fees, latency=model_options.get("latency", 0),
+                             **{k: model_options[k] for k in BROKER_OPTIONS if k in model_options})
+    broker.fidelity.model("data", "+".join(feed.kinds))
     cash = _starting_cash(starting_cash)
     portfolio = Portfolio(cash, netting=model_options.get("netting", True))
     interval = model_options.get("equity_interval", "1h")

@@ -125,7 +125,7 @@ def backtest_from_config(cfg, args) -> int:
     n = result.metrics["n_events"]
     print(result.summary())
     print(f"\n  {n:,} events in {elapsed:.2f} s ({n / max(elapsed, 1e-9):,.0f} events/s); "
-          f"wrote {out}/ (metrics.json, fills.parquet, orders.parquet, equity.parquet)")
+          f"wrote {out}/ (metrics.json, fills.parquet, orders.parquet, equity.parquet, fidelity.json)")
     return 0
 
 

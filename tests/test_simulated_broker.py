@@ -21,8 +21,9 @@ def lvl(t, side, price, size, snapshot=True, ticker=TK):
     return {"ts": t, "ticker": ticker, "side": side, "price": price, "size": size, "snapshot": snapshot}
 
 
-def tr(t, yes_price, count, ticker=TK):
-    return {"ts": t, "ticker": ticker, "yes_price": yes_price, "count": count}
+def tr(t, yes_price, count, ticker=TK, taker="yes"):
+    """A print; ``taker`` is the aggressor's side (a NO taker sells into YES bids)."""
+    return {"ts": t, "ticker": ticker, "yes_price": yes_price, "count": count, "taker_side": taker}
 
 
 class Script(Strategy):
@@ -117,17 +118,35 @@ def test_top_of_book_unknown_size_fills_whole_order(tmp_path):
     assert s.position(TK) == -contracts(10)
 
 
-def test_taken_liquidity_not_taken_twice_until_book_changes(tmp_path):
+def test_taken_liquidity_stays_taken_until_that_level_changes(tmp_path):
+    # issue 12 item 1: what we took at the touch is not forgotten at the market's next book change
+    # (t=2 repeats the quote, t=3 changes only the YES bid); only a new size at that price (t=4)
+    # refills it, and then with what the data shows there
     def first(s, b):
         s.keep("a", s.buy(TK, contracts(3)))
         s.keep("b", s.buy(TK, contracts(3)))
 
-    s = Script({1: first, 2: lambda s, b: s.keep("c", s.buy(TK, contracts(3)))})
-    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 3), q(2, 40, 55, 10, 3)])
+    s = Script({1: first, 2: lambda s, b: s.keep("c", s.buy(TK, contracts(3))),
+                3: lambda s, b: s.keep("d", s.buy(TK, contracts(3))),
+                4: lambda s, b: s.keep("e", s.buy(TK, contracts(9)))})
+    run(tmp_path, s, quotes=[q(1, 40, 55, 10, 3), q(2, 40, 55, 10, 3), q(3, 41, 55, 7, 3), q(4, 41, 55, 7, 5)])
     assert fills_of(s, "a") == [(cents(45), contracts(3), False)]
-    assert fills_of(s, "b") == []
+    assert fills_of(s, "b") == fills_of(s, "c") == fills_of(s, "d") == []
     assert s.orders["b"].status == OrderStatus.CANCELLED
-    assert fills_of(s, "c") == [(cents(45), contracts(3), False)]  # book updated: size is back
+    assert fills_of(s, "e") == [(cents(45), contracts(5), False)]  # a new size at 45: 5 shown
+
+
+def test_retaking_the_best_offer_takes_no_more_than_displayed(tmp_path):
+    # the defect of issue 12: a strategy re-taking the best offer on every book change bought the
+    # same displayed 500 contracts again and again (the other side of the book kept changing)
+    class Retake(Strategy):
+        def on_book(self, book):
+            if book.yes_ask is not None:
+                self.buy(TK, contracts(500), price=book.yes_ask, tif="ioc")
+
+    quotes = [q(t, 30 + t % 5, 29, 10 + t, 500) for t in range(1, 40)]  # ask 71 x 500 throughout
+    res = run(tmp_path, Retake(), quotes=quotes, starting_cash=dollars(10**7))
+    assert res.metrics["contracts_traded"] == 500
 
 
 def test_taken_l2_level_leaves_next_levels(tmp_path):
@@ -170,11 +189,19 @@ def test_resting_order_does_not_fill_at_touch_without_cross(tmp_path):
 
 def test_resting_order_fills_on_trade_strictly_through(tmp_path):
     s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(40)))})
-    trades = [tr(2, 40, 5), tr(3, 39, 3), tr(4, 35, 100)]
+    trades = [tr(2, 40, 5, taker="no"), tr(3, 39, 3, taker="no"), tr(4, 35, 100, taker="no")]
     run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10)], trades=trades)
     # the print at 40 (equal price) does not fill; 39 fills 3; 35 fills the remaining 7
     assert fills_of(s, "a") == [(cents(40), contracts(3), True), (cents(40), contracts(7), True)]
     assert [f.ts for f in s.fills] == [at(3), at(4)]
+
+
+def test_trade_through_fills_only_when_its_taker_trades_into_the_order(tmp_path):
+    # issue 12 item 8: a YES taker at 39 lifted an ask (a NO bid); it sold nothing to YES bidders,
+    # so it says nothing about a YES bid at 40 (the book, when present, shows that ask crossing)
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(40)))})
+    run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10)], trades=[tr(2, 39, 3, taker="yes"), tr(3, 38, 4, taker="no")])
+    assert fills_of(s, "a") == [(cents(40), contracts(4), True)]
 
 
 def test_resting_no_order_fills_on_trade_through(tmp_path):
@@ -378,7 +405,7 @@ def test_callbacks_order_and_timing(tmp_path):
 
 def test_fill_fee_matches_fee_for_single_fill(tmp_path):
     s = Script({1: lambda s, b: s.buy(TK, contracts(100), price=cents(10))})
-    run(tmp_path, s, quotes=[q(1, 5, 90)])
+    run(tmp_path, s, quotes=[q(1, 5, 90, 100, 100)])
     assert [(f.price, f.fee) for f in s.fills] == [(cents(10), fee_for(cents(10), contracts(100)))]
     assert s.fills[0].fee == dollars("0.63")
 
@@ -501,7 +528,7 @@ def test_latency_a_cancel_can_arrive_after_the_fill(tmp_path):
     # the order arrives at t=4 and rests; a print through 40 at t=4 fills it; the cancel sent at
     # t=2 arrives at t=5, too late
     run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10), q(2, 30, 55, 10, 10), q(6, 30, 55, 10, 10)],
-        trades=[tr(4, 39, 5)], latency="3s")
+        trades=[tr(4, 39, 5, taker="no")], latency="3s")
     assert fills_of(s, "a") == [(cents(40), contracts(5), True)]
     assert s.orders["a"].status == OrderStatus.FILLED
 
@@ -510,7 +537,7 @@ def test_latency_a_cancel_in_time_wins(tmp_path):
     s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(5), price=cents(40))),
                 2: lambda s, b: s.cancel(s.orders["a"])})
     run(tmp_path, s, quotes=[q(1, 30, 55, 10, 10), q(2, 30, 55, 10, 10), q(8, 30, 55, 10, 10)],
-        trades=[tr(7, 39, 5)], latency="3s")
+        trades=[tr(7, 39, 5, taker="no")], latency="3s")
     assert s.fills == [] and s.orders["a"].status == OrderStatus.CANCELLED
 
 
@@ -531,3 +558,119 @@ def test_latency_is_validated():
     for bad in (-1, "-5ms", "soon"):
         with pytest.raises(ValueError, match="latency must be"):
             SimulatedBroker(latency=bad)
+
+
+# ---- issue 12: never unlimited size, crossed data books, the fidelity record ---------------------
+def test_unknown_size_fills_at_most_the_assumed_size(tmp_path):
+    # a 100,000-contract marketable buy at the touch of a quote without sizes filled in full before
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(100_000))),
+                2: lambda s, b: s.keep("b", s.buy(TK, contracts(100_000))),
+                3: lambda s, b: s.keep("c", s.buy(TK, contracts(100_000)))})
+    res = run(tmp_path, s, quotes=[q(1, 40, 54), q(2, 40, 54), q(3, 40, 53)], starting_cash=dollars(10**6))
+    assert fills_of(s, "a") == [(cents(46), contracts(10), False)]  # default: 10 contracts
+    assert fills_of(s, "b") == []  # same touch, nothing new: the assumed 10 are taken
+    assert fills_of(s, "c") == [(cents(47), contracts(10), False)]  # the touch moved: a new level
+    assert res.fidelity["fills_by_basis"] == {"assumed": {"fills": 2, "contracts": "20"}}
+    assert res.fidelity["models"]["unknown_size_contracts"] == 10
+    assert any("assumed size" in w for w in res.fidelity["warnings"])
+
+
+def test_unknown_size_contracts_is_configurable_and_validated(tmp_path):
+    import pytest
+
+    from framework.brokers.simulated import SimulatedBroker
+
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(100)))})
+    run(tmp_path, s, quotes=[q(1, 40, 54)], unknown_size_contracts="2.5")
+    assert fills_of(s, "a") == [(cents(46), contracts("2.5"), False)]
+    for bad in (0, -1, "lots", True):
+        with pytest.raises(ValueError, match="unknown_size_contracts must be a positive number"):
+            SimulatedBroker(unknown_size_contracts=bad)
+
+
+def test_crossed_data_book_is_not_matched_by_default(tmp_path):
+    # YES bid 60 and NO bid 45: the YES ask (55) is below the YES bid. Two quotes like this gave
+    # riskless profit before: buy at the ask, sell at the bid
+    def go(s, b):
+        s.keep("buy", s.buy(TK, contracts(10)))
+        s.keep("sell", s.sell(TK, contracts(10)))
+        s.keep("rest", s.buy(TK, contracts(5), price=cents(56)))
+
+    # r0 rests at 56 below the 60 ask; the crossed quote's 55 ask would fill it
+    s = Script({1: lambda s, b: s.keep("r0", s.buy(TK, contracts(5), price=cents(56))), 2: go})
+    res = run(tmp_path, s, quotes=[q(1, 40, 40, 10, 10), q(2, 60, 45, 10, 10)])
+    assert s.fills == []
+    assert s.orders["buy"].status == OrderStatus.CANCELLED and "crossed" in s.orders["buy"].reason
+    assert s.orders["rest"].status == OrderStatus.ACCEPTED  # a GTC limit waits for a sane book
+    counts = res.fidelity["counts"]
+    assert counts["crossed_book_orders_not_matched"] == 3 and counts["crossed_book_events_skipped"] == 1
+
+
+def test_crossed_books_match_policy_and_locked_books(tmp_path):
+    import pytest
+
+    from framework.brokers.simulated import SimulatedBroker
+
+    s = Script({1: lambda s, b: s.keep("buy", s.buy(TK, contracts(10)))})
+    res = run(tmp_path, s, quotes=[q(1, 55, 45, 10, 10)], crossed_books="match")  # locked: 55 + 45
+    assert fills_of(s, "buy") == [(cents(55), contracts(10), False)]
+    assert any("crossed or locked" in w for w in res.fidelity["warnings"])
+    s = Script({1: lambda s, b: s.keep("buy", s.buy(TK, contracts(10)))})
+    run(tmp_path / "2", s, quotes=[q(1, 55, 45, 10, 10)])
+    assert s.fills == []  # locked counts as crossed
+    with pytest.raises(ValueError, match="crossed_books must be one of 'skip', 'match'"):
+        SimulatedBroker(crossed_books="maybe")
+
+
+def test_fidelity_json_in_the_run_folder_and_summary(tmp_path):
+    import json
+
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(3))),
+                2: lambda s, b: s.keep("b", s.buy(TK, contracts(1)))})
+    res = run(tmp_path, s, quotes=[q(1, 40, 55, 10, 3), q(2, 40, 0, 10, 0)])
+    out = res.write(tmp_path / "run")
+    rec = json.loads((out / "fidelity.json").read_text())
+    assert rec["fills_by_basis"] == {"displayed": {"fills": 1, "contracts": "3"}}
+    assert rec["models"]["queue_model"] == "none" and rec["models"]["data"] == "quotes"
+    assert rec["counts"]["orders_cancelled_no_liquidity"] == 1
+    assert "Fills by basis: displayed 1 (3 contracts)" in res.summary()
+
+
+def test_every_order_cancelled_for_lack_of_liquidity_is_a_warning(tmp_path):
+    class Buyer(Strategy):
+        def on_trade(self, trade):
+            self.buy(TK, contracts(1))
+
+    res = run(tmp_path, Buyer(), trades=[tr(1, 40, 5), tr(2, 41, 5)])
+    assert res.metrics["n_orders"] == 2 and res.metrics["n_fills"] == 0
+    assert any("every order (2 of 2) was cancelled for lack of liquidity" in w for w in res.fidelity["warnings"])
+
+
+# ---- probabilistic queue models ("power", "log") --------------------------------------------------
+QUEUE_QUOTES = [q(1, 40, 55, 10, 10),   # our buy at 40 joins behind 10
+                q(2, 40, 55, 40, 10),   # 30 join behind us: front 10, back 30
+                q(3, 40, 55, 30, 10)]   # 10 cancelled, no print explains them
+
+
+def _queue_run(tmp_path, model, **kw):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(10), price=cents(40)))})
+    run(tmp_path, s, quotes=QUEUE_QUOTES, trades=[trt(4, 40, 7, "no")], queue_model=model, **kw)
+    return fills_of(s, "a")
+
+
+def test_queue_power_golden(tmp_path):
+    # power n=2: share in front p = 10^2 / (10^2 + 30^2) = 0.1 -> 1 of the 10 cancelled was ahead:
+    # 9 ahead, so the 7-lot print at 40 reaches nobody; with n=0.5 p = 3.16/(3.16+5.48) = 0.366:
+    # 10 - 3.66 = 6.34 ahead, the print gives us 7 - 6.34 = 0.66 (stochastic rounding: .65 or .66)
+    assert _queue_run(tmp_path / "a", "power") == []
+    got = _queue_run(tmp_path / "b", "power", queue_power=0.5)
+    assert len(got) == 1 and got[0][1] in (contracts("0.65"), contracts("0.66"))
+    assert _queue_run(tmp_path / "c", "trades") == []  # risk-averse: cancellations never help
+
+
+def test_queue_log_golden_and_seeded(tmp_path):
+    # log: p = ln(11) / (ln(11) + ln(31)) = 0.4112 -> 4.112 of the 10 cancelled were ahead:
+    # 5.888 ahead, the 7-lot print fills 1.112 (1.11 or 1.12 by the seeded rounding)
+    a = _queue_run(tmp_path / "a", "log", seed=1)
+    assert len(a) == 1 and a[0][1] in (contracts("1.11"), contracts("1.12"))
+    assert _queue_run(tmp_path / "b", "log", seed=1) == a  # same seed, same fills

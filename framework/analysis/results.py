@@ -101,6 +101,7 @@ class Result:
     records: Any
     positions: dict[str, int] = field(default_factory=dict)
     out_dir: Path | None = None
+    fidelity: dict[str, Any] | None = None  # what the fill models assumed (fidelity.json)
 
     @classmethod
     def from_engine(cls, engine, run_info: dict[str, Any] | None = None) -> Result:
@@ -118,7 +119,11 @@ class Result:
                 if col in df.columns:
                     df[col] = pd.to_datetime(df[col].astype("int64"), unit="ns", utc=True)
         positions = {t: p.yes - p.no for t, p in sorted(engine.portfolio.positions.items())}
-        return cls(compute_metrics(engine, run_info), fills, orders, equity, records, positions)
+        # a simulated broker's fidelity record (framework.brokers.fidelity); live brokers have none
+        finish = getattr(engine.broker, "finish", None)
+        fidelity = finish().to_dict() if finish is not None else None
+        return cls(compute_metrics(engine, run_info), fills, orders, equity, records, positions,
+                   fidelity=fidelity)
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``metrics.json``, ``fills.parquet``, ``orders.parquet``, ``equity.parquet`` (and
@@ -130,6 +135,8 @@ class Result:
         self.fills.to_parquet(out / "fills.parquet", index=False)
         self.orders.to_parquet(out / "orders.parquet", index=False)
         self.equity.to_parquet(out / "equity.parquet", index=False)
+        if self.fidelity is not None:
+            (out / "fidelity.json").write_text(json.dumps(self.fidelity, indent=2) + "\n")
         if len(self.records):
             recs = self.records.copy()
             recs["value"] = recs["value"].astype(str)
@@ -160,4 +167,9 @@ class Result:
         if "brier" in m:
             rows.append(("Brier score", f"{m['brier']:.4f} ({m['n_predictions']} predictions)"))
         width = max(len(k) for k, _ in rows)
-        return "\n".join(f"  {k:<{width}}  {v:>16}" for k, v in rows)
+        text = "\n".join(f"  {k:<{width}}  {v:>16}" for k, v in rows)
+        if self.fidelity is not None:
+            from ..brokers.fidelity import summary_of
+
+            text += "\n" + summary_of(self.fidelity)
+        return text

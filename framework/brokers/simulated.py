@@ -1,25 +1,32 @@
 """SimulatedBroker: fills orders against the replayed book (backtest and paper modes).
 
-Rules (first version; documented in docs/simulation.md):
+Rules (documented with formulas and worked examples in docs/simulation.md):
 
 * A marketable order (price ``None``, or a limit that crosses) takes the opposite side's visible
   levels best first. With L2 depth it walks the levels up to its limit; with top of book only it
-  fills at the touch, up to the shown size (the full order when the size is unknown). Liquidity
-  we took is remembered until that market's book next changes, so two orders cannot both take
-  the same displayed size.
+  fills at the touch, up to the shown size.
+* **Never unlimited size.** Where the data shows a price but no size (quotes without sizes), the
+  level counts as ``unknown_size_contracts`` contracts (default 10), shared by all our orders,
+  refilled when the touch moves (the level disappears or a better price hides it). Such fills
+  are recorded with basis ``"assumed"`` in the run's fidelity record.
+* **Consumed liquidity per level.** What our orders took at a level stays taken until the data
+  shows a new size *at that price* (``level_refill = "change"``, default): then the level holds
+  what the data says. ``level_refill = "growth"`` is stricter: a new size gives back only its
+  growth (what we took is clamped to the new size, never returned by a decrease). A level that
+  disappears from the data (size 0, or the best bid moved below it) is fresh when it returns.
+  Changes at other prices never refill a level.
+* **Crossed or locked data books** (YES bid + NO bid >= $1: impossible on the exchange, so a
+  data artefact) are not matched against by default (``crossed_books = "skip"``): marketable
+  orders arriving then are cancelled, resting orders wait; each such event is counted.
+  ``crossed_books = "match"`` matches them anyway.
 * ``price=None`` orders are IOC; their unfilled rest is cancelled (Kalshi has no market orders).
   An IOC limit cancels its rest too. A GTC limit rests after taking what crosses.
 * A resting limit order fills as maker, at its own price, when the opposite side later crosses
-  it (up to the crossing size when known) or when a public trade prints strictly through its
-  price (up to the trade's count). Prints *at* its price depend on ``queue_model``:
-
-  - ``"none"`` (default): they never fill it (it is assumed to stay at the back of the queue);
-  - ``"trades"``: the order joins behind the size displayed at its price when it starts resting
-    (or, when that is unknown, when it first becomes visible); prints at its price that hit its
-    side (a NO taker for a YES bid, and the mirror) use up that size first and fill the order
-    with the excess. Cancellations never move it up, and book updates are not used to shrink
-    the queue, so a delta and the print it reflects cannot be counted twice. This can only
-    under-fill relative to a real queue position, never over-fill.
+  it (up to the crossing size, less what we already took there) or when a public trade whose
+  taker trades into its side prints strictly through its price (up to the trade's count).
+  Prints *at* its price go through the queue model (``queue_model``, framework.brokers.
+  queue_models): ``"none"`` (never), ``"trades"`` (risk-averse), ``"power"`` / ``"log"``
+  (probabilistic, seeded by ``seed``).
 * Post-only orders that would cross are rejected; reduce-only orders are capped to the size that
   reduces the position and rejected when nothing can be reduced.
 * Cash: an order whose opening part costs more than the available cash is rejected; a fill is
@@ -31,8 +38,10 @@ Rules (first version; documented in docs/simulation.md):
   cancel can arrive after the order filled. Something still in flight when the data ends stays
   pending.
 
-Trading on a replay cannot move the recorded market: our fills do not change later book
-updates. Results are only as good as this assumption for the sizes traded.
+Every fill is reported to ``self.fidelity`` (framework.brokers.fidelity) with the basis of its
+size; ``finish()`` adds the run's warnings. Trading on a replay cannot move the recorded market:
+our fills do not change later book updates. Results are only as good as this assumption for
+the sizes traded.
 """
 
 from __future__ import annotations
@@ -40,11 +49,22 @@ from __future__ import annotations
 from ..model.book import OrderBook
 from ..model.fees import FeeModel
 from ..model.orders import Fill, Order, OrderStatus, Trade
-from ..units import DOLLAR, notional
+from ..units import CONTRACT, DOLLAR, contracts, notional
+from .fidelity import Fidelity
+from .queue_models import MODELS as QUEUE_MODELS
+from .queue_models import make_queue_model
 
-__all__ = ["SimulatedBroker"]
+__all__ = ["BROKER_OPTIONS", "CROSSED_BOOKS", "DEFAULT_UNKNOWN_SIZE_CONTRACTS", "LEVEL_REFILL", "SimulatedBroker"]
 
 _ACCEPTED = OrderStatus.ACCEPTED
+_PARTIAL = OrderStatus.PARTIALLY_FILLED
+CROSSED_BOOKS = ("skip", "match")
+LEVEL_REFILL = ("change", "growth")
+DEFAULT_UNKNOWN_SIZE_CONTRACTS = 10
+_HIDDEN = -1  # level state: the data cannot show this price now (top of book, below the best)
+_NO_LIQUIDITY = "no liquidity on the opposite side"
+# [broker] options passed through to the constructor by name (run_backtest, paper runner)
+BROKER_OPTIONS = ("queue_model", "queue_power", "seed", "unknown_size_contracts", "crossed_books", "level_refill")
 
 
 def _latency_ns(value: int | str) -> int:
@@ -62,31 +82,83 @@ def _latency_ns(value: int | str) -> int:
     if ns is None or ns < 0:
         raise ValueError(f"latency must be a duration >= 0 such as '50ms' or an int of ns, got {value!r}")
     return ns
-_PARTIAL = OrderStatus.PARTIALLY_FILLED
+
+
+def _unknown_size(value) -> int:
+    """``unknown_size_contracts`` (contracts, > 0) as 0.01-contract units."""
+    try:
+        qty = contracts(value)
+    except (ValueError, TypeError):
+        qty = 0
+    if qty <= 0 or isinstance(value, bool):
+        raise ValueError(f"unknown_size_contracts must be a positive number of contracts such as 10, got {value!r}")
+    return qty
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value
+
+
+def level_state(book: OrderBook, is_yes: bool, price: int) -> int | None:
+    """What the data shows at ``price`` of a bid ladder: a size (0 = nobody bids there), ``None``
+    (the price is shown with no size) or ``_HIDDEN`` (top-of-book data below the best bid)."""
+    best = book.yes_bid if is_yes else book.no_bid
+    if best is None or price > best:
+        return 0
+    if book.depth_known:
+        return book.size_at(is_yes, price)
+    if price == best:
+        return book.yes_bid_size if is_yes else book.no_bid_size
+    return _HIDDEN
+
+
+def is_crossed(book: OrderBook) -> bool:
+    """YES bid + NO bid >= $1: a crossed (>) or locked (=) book, which the exchange never shows."""
+    yb, nb = book.yes_bid, book.no_bid
+    return yb is not None and nb is not None and yb + nb >= DOLLAR
 
 
 class SimulatedBroker:
     """Matches orders against the engine's books. One instance per run."""
 
-    QUEUE_MODELS = ("none", "trades")
+    QUEUE_MODELS = QUEUE_MODELS
 
-    def __init__(self, fees: FeeModel | None = None, queue_model: str = "none", latency: int | str = 0) -> None:
+    def __init__(self, fees: FeeModel | None = None, queue_model: str = "none", latency: int | str = 0, *,
+                 unknown_size_contracts: int | float | str = DEFAULT_UNKNOWN_SIZE_CONTRACTS,
+                 crossed_books: str = "skip", level_refill: str = "change", queue_power: float = 2.0,
+                 seed: int = 0, fidelity: Fidelity | None = None) -> None:
         self.latency = _latency_ns(latency)
-        if queue_model not in self.QUEUE_MODELS:
-            raise ValueError(f"queue_model must be one of {', '.join(map(repr, self.QUEUE_MODELS))}, "
-                             f"got {queue_model!r}")
+        self.queue = make_queue_model(queue_model, power=queue_power, seed=seed)
         self.fees = fees or FeeModel()
         self.queue_model = queue_model
-        # queue_model "trades": order id -> displayed size still ahead of the order (None = unknown)
-        self._ahead: dict[str, int | None] = {}
+        self.unknown_size = _unknown_size(unknown_size_contracts)
+        self.crossed_books = _choice("crossed_books", crossed_books, CROSSED_BOOKS)
+        self.level_refill = _choice("level_refill", level_refill, LEVEL_REFILL)
+        self._skip_crossed = crossed_books == "skip"
+        self._growth = level_refill == "growth"
+        self._queued = queue_model != "none"
+        self.fidelity = fidelity if fidelity is not None else Fidelity()
+        fid = self.fidelity
+        fid.model("queue_model", queue_model if queue_model != "power" else f"power (n={queue_power})")
+        fid.model("level_refill", level_refill)
+        fid.model("unknown_size_contracts", self.unknown_size / CONTRACT)
+        fid.model("crossed_books", crossed_books)
+        if queue_model in ("power", "log"):
+            fid.model("seed", seed)
         self.resting: dict[str, list[Order]] = {}
         # markets the engine must report book/trade changes for (resting orders or taken liquidity)
         self.active: set[str] = set()
-        self._taken: dict[str, dict[tuple[bool, int], int]] = {}
+        # ticker -> {(ladder is YES, price): [qty we took, what the data showed when we took it]}
+        self._taken: dict[str, dict[tuple[bool, int], list]] = {}
         self.market_hours: dict[str, tuple[int | None, int | None]] = {}
         self.sink = None
         self.books: dict[str, OrderBook] = {}
         self.portfolio = None
+        self.n_orders = 0  # orders that reached the simulated exchange
+        self.n_prints = 0  # trade prints seen while we had resting orders
+        self.n_rested = 0  # orders that started resting
 
     def bind(self, sink, books: dict[str, OrderBook], portfolio) -> None:
         self.sink = sink
@@ -108,6 +180,7 @@ class SimulatedBroker:
 
     def _arrive(self, order: Order) -> None:
         """The order reaches the simulated exchange: checks, then matching against the book."""
+        self.n_orders += 1
         reason = self._check(order)
         if reason is not None:
             return self._reject(order, reason)
@@ -121,9 +194,19 @@ class SimulatedBroker:
         crosses = best is not None and best >= threshold
         if order.post_only and crosses:
             return self._reject(order, "post-only order would cross the book")
+        why = _NO_LIQUIDITY
+        if crosses and is_crossed(book):
+            if self._skip_crossed:
+                self.fidelity.count("crossed_book_orders_not_matched")
+                crosses = False
+                why = "the data book is crossed or locked (crossed_books = 'skip')"
+            else:
+                self.fidelity.count("crossed_book_events_matched")
         if price is None and not crosses:
+            if why is _NO_LIQUIDITY:
+                self.fidelity.count("orders_cancelled_no_liquidity")
             order.status = OrderStatus.CANCELLED
-            order.reason = "no liquidity on the opposite side"
+            order.reason = why
             self.sink.order_update(order)
             return None
         gtc = order.tif == "gtc"
@@ -136,14 +219,17 @@ class SimulatedBroker:
         if status is OrderStatus.FILLED or status is OrderStatus.CANCELLED or status is OrderStatus.REJECTED:
             return None
         if price is None or not gtc:
+            if not order.filled_qty and why is _NO_LIQUIDITY:
+                self.fidelity.count("orders_cancelled_no_liquidity")
             order.status = OrderStatus.CANCELLED
             order.reason = "IOC remainder cancelled" if order.filled_qty else "IOC not filled"
             self.sink.order_update(order)
             return None
         self.resting.setdefault(order.ticker, []).append(order)
         self.active.add(order.ticker)
-        if self.queue_model == "trades":
-            self._ahead[order.order_id] = None if book is None else book.size_at(not ladder_yes, DOLLAR - threshold)
+        self.n_rested += 1
+        if self._queued:
+            self.queue.join(order.order_id, None if book is None else book.size_at(not ladder_yes, DOLLAR - threshold))
         return None
 
     def _cancel_arrive(self, order: Order) -> None:
@@ -151,7 +237,7 @@ class SimulatedBroker:
         if lst is None or order not in lst:
             return
         lst.remove(order)
-        self._ahead.pop(order.order_id, None)
+        self.queue.leave(order.order_id)
         if not lst:
             del self.resting[order.ticker]
             self._refresh_active(order.ticker)
@@ -218,36 +304,71 @@ class SimulatedBroker:
     def _best(book: OrderBook, ladder_yes: bool) -> int | None:
         return book.yes_bid if ladder_yes else book.no_bid
 
-    def _levels(self, book: OrderBook, ladder_yes: bool) -> list[tuple[int, int | None]]:
-        levels = book.levels("yes" if ladder_yes else "no")
+    def _levels(self, book: OrderBook, ladder_yes: bool, threshold: int) -> list[tuple[int, int, bool]]:
+        """Levels of a bid ladder at or above ``threshold``, best first, as ``(price, contracts
+        still available to us, size shown by the data)``: displayed (or, with no size shown,
+        ``unknown_size``) less what we already took there; empty levels left out."""
         taken = self._taken.get(book.ticker)
-        if not taken:
-            return levels
         out = []
-        for p, s in levels:
-            t = taken.get((ladder_yes, p), 0)
-            if s is None or s > t:
-                out.append((p, None if s is None else s - t))
+        for p, s in book.levels("yes" if ladder_yes else "no"):
+            if p < threshold:
+                break
+            rec = None if not taken else taken.get((ladder_yes, p))
+            left = (self.unknown_size if s is None else s) - (0 if rec is None else rec[0])
+            if left > 0:
+                out.append((p, left, s is not None))
         return out
+
+    def _consume(self, book: OrderBook, ladder_yes: bool, price: int, qty: int) -> None:
+        """Remember that we took ``qty`` at ``price`` (see ``_sync_taken`` for how it refills)."""
+        taken = self._taken.get(book.ticker)
+        if taken is None:
+            taken = self._taken[book.ticker] = {}
+            self.active.add(book.ticker)
+        key = (ladder_yes, price)
+        rec = taken.get(key)
+        if rec is None:
+            taken[key] = [qty, level_state(book, ladder_yes, price)]
+        else:
+            rec[0] += qty
+
+    def _sync_taken(self, book: OrderBook, taken: dict) -> None:
+        """The book changed: refill the levels whose data changed (module docstring rules)."""
+        growth = self._growth
+        for key in list(taken):
+            rec = taken[key]
+            now = level_state(book, key[0], key[1])
+            seen = rec[1]
+            if now == seen:
+                continue
+            if now == 0 or (seen is None and now == _HIDDEN):
+                del taken[key]  # the level is gone (or an assumed size's touch moved): fresh later
+            elif now == _HIDDEN:
+                continue  # the data cannot show the level now: nothing learned
+            elif not growth:
+                del taken[key]  # a new size at this price: the level holds what the data says
+            else:
+                if now is not None:
+                    rec[0] = min(rec[0], now)  # a decrease never gives back what we took
+                rec[1] = now
+                if not rec[0]:
+                    del taken[key]
+        if not taken:
+            del self._taken[book.ticker]
 
     def _take(self, order: Order, book: OrderBook, ladder_yes: bool, threshold: int) -> None:
         buy = order.action == "buy"
-        taken = self._taken.setdefault(order.ticker, {})
-        self.active.add(order.ticker)
-        for level_price, size in self._levels(book, ladder_yes):
-            if level_price < threshold:
-                break
+        for level_price, left, shown in self._levels(book, ladder_yes, threshold):
             want = order.qty - order.filled_qty
-            qty = want if size is None or size >= want else size
+            qty = want if left >= want else left
             price = DOLLAR - level_price if buy else level_price
-            filled = self._fill(order, price, qty, is_maker=False)
+            filled = self._fill(order, price, qty, False, "displayed" if shown else "assumed")
             if filled:
-                key = (ladder_yes, level_price)
-                taken[key] = taken.get(key, 0) + filled
+                self._consume(book, ladder_yes, level_price, filled)
             if filled < qty or order.filled_qty >= order.qty:
                 break
 
-    def _fill(self, order: Order, price: int, qty: int, is_maker: bool) -> int:
+    def _fill(self, order: Order, price: int, qty: int, is_maker: bool, basis: str) -> int:
         """Execute ``qty`` of ``order`` at ``price`` (capped by cash). Returns the quantity filled."""
         opening = qty if order.action == "buy" else min(self._opening_qty(order), qty)
         if opening:
@@ -277,6 +398,7 @@ class SimulatedBroker:
         order.filled_qty += qty
         order.avg_price_num += price * qty
         order.status = OrderStatus.FILLED if order.filled_qty >= order.qty else _PARTIAL
+        self.fidelity.record_fill(basis, qty)
         self.sink.fill(order, Fill(order.ticker, order.side, order.action, price, qty, fee,
                                    self.sink.now, order.order_id, is_maker))
         return qty
@@ -284,7 +406,7 @@ class SimulatedBroker:
     def _finish(self, order: Order, status: str, reason: str) -> None:
         order.status = status
         order.reason = reason
-        self._ahead.pop(order.order_id, None)
+        self.queue.leave(order.order_id)
         lst = self.resting.get(order.ticker)
         if lst is not None and order in lst:
             lst.remove(order)
@@ -294,68 +416,87 @@ class SimulatedBroker:
 
     # ---- market events ------------------------------------------------------------------------
     def on_book(self, book: OrderBook) -> None:
-        """The book of a market we watch changed: forget taken liquidity, match resting orders."""
+        """The book of a market we watch changed: refill changed levels, match resting orders."""
         ticker = book.ticker
-        if ticker in self._taken:
-            del self._taken[ticker]
+        taken = self._taken.get(ticker)
+        if taken:
+            self._sync_taken(book, taken)
         lst = self.resting.get(ticker)
         if lst:
-            ahead = self._ahead
-            for order in list(lst):
-                ladder_yes, threshold = self._taking_terms(order)
-                if ahead and order.order_id in ahead and ahead[order.order_id] is None:
-                    # the size at the order's price was unknown when it joined: queue behind it now
-                    ahead[order.order_id] = book.size_at(not ladder_yes, DOLLAR - threshold)
-                best = self._best(book, ladder_yes)
-                if best is None or best < threshold:
-                    continue
-                available = 0
-                unknown = False
-                for p, s in self._levels(book, ladder_yes):
-                    if p < threshold:
-                        break
-                    if s is None:
-                        unknown = True
-                        break
-                    available += s
-                want = order.qty - order.filled_qty
-                qty = want if unknown or available >= want else available
-                filled = self._fill(order, order.price, qty, is_maker=True)
-                if filled:
-                    taken = self._taken.setdefault(ticker, {})
-                    key = (ladder_yes, best)
-                    taken[key] = taken.get(key, 0) + filled
-                if order.filled_qty >= order.qty:
-                    self._done_resting(order)
+            if self._queued:
+                queue = self.queue
+                for order in lst:
+                    oid = order.order_id
+                    if queue.wants_level(oid):
+                        ladder_yes, threshold = self._taking_terms(order)
+                        queue.on_level(oid, book.size_at(not ladder_yes, DOLLAR - threshold))
+            if is_crossed(book):
+                if self._skip_crossed:
+                    self.fidelity.count("crossed_book_events_skipped")
+                else:
+                    self.fidelity.count("crossed_book_events_matched")
+                    self._match_resting(book, lst)
+            else:
+                self._match_resting(book, lst)
         self._refresh_active(ticker)
 
+    def _match_resting(self, book: OrderBook, lst: list[Order]) -> None:
+        """Fill resting orders the book now crosses, as maker at their own price."""
+        for order in list(lst):
+            ladder_yes, threshold = self._taking_terms(order)
+            best = self._best(book, ladder_yes)
+            if best is None or best < threshold:
+                continue
+            want = order.qty - order.filled_qty
+            plan = []
+            total = 0
+            shown = True
+            for p, left, known in self._levels(book, ladder_yes, threshold):
+                q = want - total if left >= want - total else left
+                plan.append((p, q))
+                total += q
+                shown = shown and known
+                if total >= want:
+                    break
+            if not total:
+                continue
+            filled = self._fill(order, order.price, total, True, "displayed" if shown else "assumed")
+            for p, q in plan:  # what the cash allowed, taken from the best levels first
+                if filled <= 0:
+                    break
+                self._consume(book, ladder_yes, p, q if q <= filled else filled)
+                filled -= q
+            if order.filled_qty >= order.qty:
+                self._done_resting(order)
+
     def on_trade(self, trade: Trade) -> None:
-        """A print strictly through a resting order's price fills it, up to the print's count;
-        with ``queue_model="trades"`` a print at its price can too (see the module docstring)."""
+        """A print strictly through a resting order's price whose taker trades into its side fills
+        it, up to the print's count; a print at its price goes through the queue model."""
         lst = self.resting.get(trade.ticker)
         if not lst:
             return
+        self.n_prints += 1
         left = trade.count
-        queue = self.queue_model == "trades"
+        queued = self._queued
         for order in list(lst):
             if left <= 0:
                 break
+            if not self._hits_own_side(order, trade):
+                continue
             own_price = trade.yes_price if order.side == "yes" else DOLLAR - trade.yes_price
             through = own_price < order.price if order.action == "buy" else own_price > order.price
             want = order.qty - order.filled_qty
-            if not through:
-                if not queue or own_price != order.price or not self._hits_own_side(order, trade):
+            if through:
+                basis = "print"
+            else:
+                if not queued or own_price != order.price:
                     continue
-                ahead = self._ahead.get(order.order_id)
-                if ahead is None:
-                    continue  # the size ahead was never visible: assume the back of the queue
-                if left <= ahead:
-                    self._ahead[order.order_id] = ahead - left
+                reach = self.queue.on_print(order.order_id, left)
+                if reach <= 0:
                     continue
-                self._ahead[order.order_id] = 0
-                excess = left - ahead
-                want = want if want <= excess else excess
-            filled = self._fill(order, order.price, want if want <= left else left, is_maker=True)
+                want = want if want <= reach else reach
+                basis = "queue"
+            filled = self._fill(order, order.price, want if want <= left else left, True, basis)
             left -= filled
             if order.filled_qty >= order.qty:
                 self._done_resting(order)
@@ -366,11 +507,11 @@ class SimulatedBroker:
         the YES ladder when it buys YES or sells NO; a NO taker hits YES bids, and the mirror."""
         taker = trade.taker_side
         if taker != "yes" and taker != "no":
-            return False  # unknown aggressor: it cannot be said to have traded into our queue
+            return False  # unknown aggressor: it cannot be said to have traded into our order
         return (taker == "no") == ((order.side == "yes") == (order.action == "buy"))
 
     def _done_resting(self, order: Order) -> None:
-        self._ahead.pop(order.order_id, None)
+        self.queue.leave(order.order_id)
         lst = self.resting.get(order.ticker)
         if lst is not None and order in lst:
             lst.remove(order)
@@ -379,7 +520,7 @@ class SimulatedBroker:
                 self._refresh_active(order.ticker)
 
     def _refresh_active(self, ticker: str) -> None:
-        if ticker not in self.resting and not self._taken.get(ticker):
+        if ticker not in self.resting and ticker not in self._taken:
             self.active.discard(ticker)
 
     def market_closed(self, ticker: str, ts: int) -> None:
@@ -398,3 +539,22 @@ class SimulatedBroker:
     def poll(self) -> None:
         """Simulated fills are reported synchronously; nothing arrives later."""
         return None
+
+    def finish(self) -> Fidelity:
+        """End of the run: add the warnings that follow from what happened; return the record."""
+        fid = self.fidelity
+        no_liq = fid.counts.get("orders_cancelled_no_liquidity", 0)
+        if self.n_orders and no_liq == self.n_orders:
+            fid.warn(f"every order ({no_liq:,} of {self.n_orders:,}) was cancelled for lack of liquidity: "
+                     "the data has no book the orders could trade against (trades-only data?)")
+        elif no_liq:
+            fid.warn(f"{no_liq:,} of {self.n_orders:,} orders were cancelled for lack of liquidity")
+        if self._queued and not self.n_prints and self.n_rested:
+            fid.warn(f"queue_model = {self.queue_model!r} had no trade prints to work with while orders rested: "
+                     "replay the 'trades' kind too, or resting orders fill only when the book crosses them")
+        matched = fid.counts.get("crossed_book_events_matched", 0)
+        if matched:
+            fid.warn(f"{matched:,} matches ran against crossed or locked data books (crossed_books = 'match'): "
+                     "the exchange never shows such a book, so fills there may be riskless-looking artefacts")
+        fid.finish()
+        return fid

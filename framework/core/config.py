@@ -53,8 +53,15 @@ BROKER_KEYS = {
     "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
     "batch_size": "Parquet rows per batch (default 65536)",
     "latency": "order/cancel latency to the simulated exchange, e.g. '50ms' (default 0)",
-    "queue_model": "'none' (default: prints at a resting order's price never fill it) or 'trades' "
-                   "(they fill it once they use up the size displayed ahead of it)",
+    "queue_model": "'none' (default: prints at a resting order's price never fill it), 'trades' "
+                   "(they fill it once they use up the size displayed ahead of it), 'power' or 'log' "
+                   "(probabilistic: cancellations move it up too; docs/simulation.md)",
+    "queue_power": "n of queue_model 'power' (f(x) = x**n), default 2",
+    "seed": "seed of the probabilistic models (int), default 0",
+    "unknown_size_contracts": "contracts a price level counts as when the data shows no size (default 10)",
+    "crossed_books": "'skip' (default: never match against crossed/locked data books) or 'match'",
+    "level_refill": "'change' (default: a new size at a level refills what we took there) or 'growth' "
+                    "(only the level's growth refills it)",
 }
 MODES = ("backtest", "paper", "live")
 

@@ -312,10 +312,11 @@ class LiveRunner:
         if self.broker is not None:
             return self.broker
         if self.s.broker == "simulated":
-            from ..brokers.simulated import SimulatedBroker
+            from ..brokers.simulated import BROKER_OPTIONS, SimulatedBroker
 
             b = self.s.cfg.run.broker
-            return SimulatedBroker(self._fees(), queue_model=b.get("queue_model", "none"), latency=b.get("latency", 0))
+            return SimulatedBroker(self._fees(), latency=b.get("latency", 0),
+                                   **{k: b[k] for k in BROKER_OPTIONS if k in b})
         if self.s.broker == "rest":
             from ..brokers.live.rest import RestBroker
 
