@@ -17,6 +17,12 @@ or none of it):
   that keeps them here; ``feed_cursors``: per-feed resume points (``feed, key, value``).
 
 ``synchronous=FULL`` in WAL mode: a committed transaction survives ``kill -9`` and power loss.
+
+Opening an existing journal checks it first (:class:`JournalError` says what is wrong and how to
+recover): not zero bytes, ``PRAGMA integrity_check`` ok, the required tables present (never
+recreated silently), ``schema_version`` present and not newer than :data:`SCHEMA_VERSION`, a
+``cash`` row whenever orders/fills/positions exist, a ``session`` row once a session started. A
+damaged journal is never treated as a first run.
 All access is from one thread (the engine's); the connection refuses other threads.
 """
 
@@ -33,9 +39,39 @@ from typing import Any
 from ..model.orders import ACTIVE_STATUSES, Order
 from ..model.portfolio import Portfolio, Position
 
-__all__ = ["Journal", "JournalFill", "JournalOrder"]
+__all__ = ["REQUIRED_TABLES", "SCHEMA_VERSION", "Journal", "JournalError", "JournalFill", "JournalOrder"]
 
 SCHEMA_VERSION = 1
+#: tables a journal that exists must already have (fix_seq and feed_cursors are created when missing)
+REQUIRED_TABLES = ("orders", "fills", "positions", "state", "events")
+
+
+class JournalError(RuntimeError):
+    """An existing journal is damaged or unreadable: the run refuses to start on it.
+
+    The message says what is wrong and how to recover; a damaged journal never starts a silent
+    first run (which would forget open orders, fills and cash)."""
+
+    def __init__(self, path: Path, problem: str, upgrade: bool = False) -> None:
+        self.path = path
+        self.problem = problem
+        if upgrade:
+            how = "run it with the framework version that wrote it, or upgrade this one"
+        else:
+            how = (f"restore {path} from a backup; or, to start over, move it aside (mv {path} {path}.damaged) "
+                   "and start again: the new journal is seeded from the exchange (balance, positions) and "
+                   "orders resting there are adopted; inspect the old file with `sqlite3 "
+                   f"{path}.damaged .dump`")
+        super().__init__(f"journal {path} is damaged: {problem}. The run will not start on it. To recover: {how}")
+
+
+def _has_wal(path: Path) -> bool:
+    """A non-empty write-ahead log next to ``path`` (its content is the journal's latest state)."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return wal.stat().st_size > 0
+    except OSError:
+        return False
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -75,6 +111,7 @@ CREATE TABLE IF NOT EXISTS feed_cursors (
     PRIMARY KEY (feed, key));
 """
 
+_SCHEMA_TABLES = {line.split()[5] for line in _SCHEMA.splitlines() if line.startswith("CREATE TABLE")}
 _TERMINAL_SQL = "('filled','cancelled','expired','rejected')"
 
 
@@ -141,14 +178,73 @@ class Journal:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
-        if self.get("schema_version") is None:
-            self.set("schema_version", SCHEMA_VERSION)
+        existed = not memory and self.path.exists()
+        if existed and self.path.stat().st_size == 0 and not _has_wal(self.path):
+            raise JournalError(self.path, "the file is empty (0 bytes): it was truncated, or replaced by an "
+                                          "empty file")
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None)
+        except sqlite3.Error as e:
+            raise JournalError(self.path, f"SQLite cannot open it ({e})") from None
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            complete = self._check_integrity() if existed else False
+            if not complete:  # tables and the schema version in one transaction: both or neither
+                self.db.executescript("BEGIN;" + _SCHEMA + "INSERT OR IGNORE INTO state(key, value) VALUES "
+                                      f"('schema_version', '{SCHEMA_VERSION}');COMMIT;")
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise JournalError(self.path, f"SQLite reports {e}") from None
+        except JournalError:
+            self.db.close()
+            raise
+
+    def _check_integrity(self) -> bool:
+        """Refuse an existing journal that is damaged (see :class:`JournalError`), before anything
+        (re)creates a table: a dropped table must not come back empty as if nothing had happened.
+        Returns True when every table of the schema is there (nothing to create)."""
+        db = self.db
+        problems = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall() if r[0] != "ok"]
+        if problems:
+            raise JournalError(self.path, "PRAGMA integrity_check failed: " + "; ".join(problems[:3]))
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            raise JournalError(self.path, "it holds no tables at all (not a journal, or wiped)")
+        missing = [t for t in REQUIRED_TABLES if t not in tables]
+        if missing:
+            raise JournalError(self.path, f"required table(s) missing: {', '.join(missing)}")
+        state = dict(db.execute("SELECT key, value FROM state").fetchall())
+        version = state.get("schema_version")
+        if version is None:
+            raise JournalError(self.path, "the state table has no schema_version row (the table was emptied or "
+                                          "damaged)")
+        try:
+            version = int(json.loads(version))
+        except (ValueError, TypeError):
+            raise JournalError(self.path, f"schema_version {version!r} is not a number") from None
+        if version > SCHEMA_VERSION:
+            raise JournalError(self.path, f"it was written by a newer version of the framework (schema {version}; "
+                                          f"this one reads {SCHEMA_VERSION})", upgrade=True)
+        if version < 1:
+            raise JournalError(self.path, f"schema_version {version} is not a valid version")
+
+        def count(table: str) -> int:
+            return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+
+        used = {t: count(t) for t in ("orders", "fills", "positions")}
+        if "cash" not in state and any(used.values()):
+            what = ", ".join(f"{n} {t}" for t, n in used.items() if n)
+            raise JournalError(self.path, f"it holds {what} but no cash row in the state table (the state "
+                                          "table was emptied or damaged); a restart would silently start over")
+        started = db.execute("SELECT 1 FROM events WHERE kind='session_start' LIMIT 1").fetchone()
+        if started and "session" not in state:
+            raise JournalError(self.path, "runs were started on it but the state table has no session row "
+                                          "(the table was emptied or damaged)")
+        return tables.issuperset(_SCHEMA_TABLES)
 
     # ---- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
