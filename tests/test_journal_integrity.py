@@ -65,25 +65,21 @@ def test_zero_byte_journal_is_refused(tmp_path):
     assert p.stat().st_size == 0  # left as found, for inspection
 
 
-def test_dropped_orders_table_is_refused(tmp_path):
+@pytest.mark.parametrize(("sql", "problem"), [
+    ("DROP TABLE orders", "required table.s. missing: orders"),
+    ("DELETE FROM state", "no schema_version row"),
+])
+def test_dropped_orders_table_or_emptied_state_is_refused(tmp_path, sql, problem):
     p = tmp_path / "j.sqlite"
     used_journal(p)
-    damage(p, "DROP TABLE orders")
-    with pytest.raises(JournalError, match="required table.s. missing: orders") as e:
+    damage(p, sql)
+    with pytest.raises(JournalError, match=problem) as e:
         Journal(p)
     assert_recovery_hint(str(e.value), p)
-    db = sqlite3.connect(p)  # not silently recreated
-    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name='orders'").fetchone()
+    db = sqlite3.connect(p)  # not silently recreated or refilled
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name='orders'").fetchone() if "DROP" in sql else \
+        not db.execute("SELECT 1 FROM state").fetchone()
     db.close()
-
-
-def test_emptied_state_table_is_refused(tmp_path):
-    p = tmp_path / "j.sqlite"
-    used_journal(p)
-    damage(p, "DELETE FROM state")
-    with pytest.raises(JournalError, match="no schema_version row") as e:
-        Journal(p)
-    assert_recovery_hint(str(e.value), p)
 
 
 def test_state_without_cash_but_with_orders_is_refused(tmp_path):
