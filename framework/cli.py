@@ -134,12 +134,9 @@ def _strategy_failed(err, out: Path, debug: bool) -> int:
     it happened in one line (callback, ticker, simulated time); exit 1."""
     if debug:
         raise err
-    from .logs import fmt_sim_time
+    from .core.strategy_errors import write_error_files
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "error.txt").write_text(f"{err}\n\n{err.traceback_text}")
-    with open(out / "run.log", "a", encoding="utf-8") as log_file:
-        log_file.write(f"{fmt_sim_time(err.ts)} ERROR framework.cli: {err}\n{err.traceback_text}")
+    write_error_files(err, out)
     kept = "traceback in error.txt"
     if err.partial is not None:
         try:

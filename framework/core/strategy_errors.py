@@ -9,10 +9,11 @@ runs until something has gone wrong: the engine loop pays nothing for it.
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["StrategyError", "strategy_error"]
+__all__ = ["StrategyError", "strategy_error", "write_error_files"]
 
 
 class StrategyError(RuntimeError):
@@ -46,6 +47,19 @@ class StrategyError(RuntimeError):
             where.append(self.detail)
         where.append(f"simulated time {_fmt_ts(self.ts)}")
         return f"strategy {self.strategy_name} raised {what} ({', '.join(where)})"
+
+
+def write_error_files(err: StrategyError, folder: str | Path) -> Path:
+    """Keep the failure in the run folder: ``error.txt`` (message and traceback), and the same at
+    the end of ``run.log``. Returns the folder."""
+    from ..logs import fmt_sim_time
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "error.txt").write_text(f"{err}\n\n{err.traceback_text}")
+    with open(out / "run.log", "a", encoding="utf-8") as log_file:
+        log_file.write(f"{fmt_sim_time(err.ts)} ERROR framework: {err}\n{err.traceback_text}")
+    return out
 
 
 def strategy_error(exc: BaseException, strategy: Any, now: int) -> StrategyError | None:

@@ -102,10 +102,40 @@ def cmd_run(args) -> int:
         return _run_backtest(cfg, args)
     if settings.env.name == "prod" and settings.mode == "live":
         print("*** LIVE TRADING ON PROD: real money. `kalshi kill` or Ctrl-C stops it. ***", file=sys.stderr)
-    summary = LiveRunner(settings).run()
+    from ..core.strategy_errors import StrategyError
+    from ..logs import run_log
+
+    runner = LiveRunner(settings)
+    try:
+        with run_log(settings.out, debug=bool(getattr(args, "debug", False))):
+            summary = runner.run()
+    except StrategyError as err:
+        if getattr(args, "debug", False):
+            raise
+        return _strategy_failed(err, runner, settings.out)
     print("stopped: " + str(summary.get("reason")))
     print(json.dumps({k: v for k, v in summary.items() if k != "cash_units"}, indent=2, default=str))
     return 0
+
+
+def _strategy_failed(err, runner, out: Path) -> int:
+    """Strategy code raised during a paper/live run: the runner has already cancelled the run's
+    orders; say where it failed and what the shutdown did, keep the traceback; exit 1."""
+    from ..core.strategy_errors import write_error_files
+
+    summary = runner.summary or {}
+    write_error_files(err, out)
+    left = summary.get("open_orders_left") or []
+    did = f"shutdown cancelled {summary.get('cancelled_on_exit', 0)} open order(s)"
+    did += f", {len(left)} still open ({', '.join(map(str, left[:5]))}{' ...' if len(left) > 5 else ''})" \
+        if left else ", none left open"
+    positions = summary.get("positions") or {}
+    did += f"; positions held: {', '.join(f'{t} {q}' for t, q in positions.items())}" if positions else \
+        "; no positions held"
+    print(f"kalshi: error: {err}; {did}; traceback in {out}/error.txt, summary in "
+          f"{summary.get('state_dir', out)}/summary.json; rerun with `kalshi --debug ...` for the traceback here",
+          file=sys.stderr)
+    return 1
 
 
 def cmd_kill(args) -> int:
