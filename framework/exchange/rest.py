@@ -493,8 +493,9 @@ class RestApp:
             mean = sum(t.yes_price * t.qty for t in ts_) // max(1, vol)
             ohlc = {"open": prices[0], "low": min(prices), "high": max(prices), "close": prices[-1]}
             price = {f"{k}_dollars": d4(v) for k, v in ohlc.items()}
-            price.update(mean_dollars=d4(mean), previous_dollars=d4(prev) if prev is not None else None,
-                         min_dollars=d4(min(prices)), max_dollars=d4(max(prices)))
+            price.update(mean_dollars=d4(mean), min_dollars=d4(min(prices)), max_dollars=d4(max(prices)))
+            if prev is not None:  # the first candle has no previous price: omitted (the spec has no null here)
+                price["previous_dollars"] = d4(prev)
             for k, v in ohlc.items():
                 price[k] = v // CENT
             yb = top["yes_bid"] or 0

@@ -236,7 +236,9 @@ class WsConnection:
             if sub is None:
                 self.error(cid, 7, str(sid))
                 continue
-            self.send({"id": cid, "sid": sid, "seq": sub.seq, "type": "unsubscribed"})
+            # the AsyncAPI schema requires seq >= 1 here even for a channel without sequence numbers
+            # (ticker, fill); what Kalshi sends there is not documented, so 1 stands for "none yet"
+            self.send({"id": cid, "sid": sid, "seq": max(sub.seq, 1), "type": "unsubscribed"})
 
     def _update(self, cid: int, params: Any) -> None:
         if not isinstance(params, dict):
@@ -287,8 +289,11 @@ class WsConnection:
                 sub.tickers.difference_update(tickers)
                 for t in tickers:
                     sub.snap_version.pop(t, None)
-        self.send({"id": cid, "sid": sub.sid, "seq": sub.seq, "type": "ok",
-                   "msg": {"market_tickers": sorted(sub.tickers) if sub.tickers is not None else []}})
+        ok: dict[str, Any] = {"id": cid, "sid": sub.sid, "type": "ok",
+                              "msg": {"market_tickers": sorted(sub.tickers) if sub.tickers is not None else []}}
+        if sub.seq:  # optional, and >= 1 when present
+            ok["seq"] = sub.seq
+        self.send(ok)
         if sub.channel == "orderbook_delta":
             for t in new:
                 self._snapshot(sub, t)
