@@ -118,7 +118,11 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
     feed = ParquetReplayFeed(root, markets=tickers, start=start_ns, end=end_ns,
                              kinds=model_options.get("kinds", "auto"),
                              batch_size=model_options.get("batch_size", 65_536))
-    fees = fee_model_from_options(model_options)
+    from .data.fees_catalog import read_fee_schedule, read_fee_waivers
+
+    series_of = {m["ticker"]: m["series_ticker"] for m in market_rows}
+    fees = fee_model_from_options(model_options, schedule=read_fee_schedule(root, set(series_of.values())),
+                                  waivers=read_fee_waivers(root, series_of), series_of=series_of)
     broker = SimulatedBroker(fees, latency=model_options.get("latency", 0),
                              **{k: model_options[k] for k in BROKER_OPTIONS if k in model_options})
     broker.fidelity.model("data", "+".join(feed.kinds))

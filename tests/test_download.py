@@ -429,3 +429,46 @@ def test_cli_without_any_key_downloads_public_data_unsigned(ex, tmp_path, capsys
     rc = cli(["download", "--env", "prod", "--base-url", ex.rest_url, "--series", SERIES, "--key-id", "abc",
               "--quiet", "--out", str(tmp_path / "c2")])
     assert rc == 2 and "key" in capsys.readouterr().err
+
+
+def test_download_stores_the_series_fee_schedule_and_changes(ex, state_dir, tmp_path):
+    from framework.data.fees_catalog import read_fee_schedule
+    from framework.exchange.matching import SeriesFeeChange
+
+    ex.step(30)
+    eng = ex.engine
+    eng.series[SERIES].fee_type = "quadratic_with_maker_fees"
+    eng.series[SERIES].fee_multiplier = "1"
+    past, future = eng.clock() - 3_600_000, eng.clock() + 86_400_000
+    eng.add_fee_change(SeriesFeeChange("fc-1", SERIES, "quadratic", "0.5", past))
+    eng.add_fee_change(SeriesFeeChange("fc-2", SERIES, "quadratic_with_maker_fees", "2", future))
+    eng.add_fee_change(SeriesFeeChange("fc-3", "KXOTHER", "flat", "1", past))
+    out = tmp_path / "cat"
+    with client_for(ex, state_dir) as c:
+        counter = Counter(c)
+        assert [x["id"] for x in c.get_series_fee_changes(SERIES, show_historical=False)] == ["fc-2"]
+        rep = run_dl(c, out, candles=False)
+    assert rep.ok and rep.fee_schedules == 1
+    assert counter.paths("/series/fee_changes")[-1] == {"series_ticker": SERIES, "show_historical": "true"}
+    sched = read_fee_schedule(out)
+    assert sched.series == {SERIES}
+    assert sched.at(SERIES, None) == ("quadratic_with_maker_fees", 1_000_000)  # as downloaded
+    assert sched.at(SERIES, past * 1_000_000) == ("quadratic", 500_000)
+    assert sched.at(SERIES, future * 1_000_000 - 1) == ("quadratic", 500_000)
+    assert sched.at(SERIES, future * 1_000_000) == ("quadratic_with_maker_fees", 2_000_000)
+    assert read_table(out, "trades").shape[0] == rep.trades  # the fee tables do not disturb the data kinds
+
+
+def test_local_exchange_applies_a_fee_change_from_its_time():
+    from framework.exchange.matching import Engine, MarketInfo, SeriesFeeChange, SeriesInfo
+
+    now = [1_000]
+    e = Engine(id_seed=1, clock=lambda: now[0])
+    e.add_series(SeriesInfo("S"))
+    e.add_market(MarketInfo("S-1", "S-E", "S"))
+    e.add_fee_change(SeriesFeeChange("c", "S", "quadratic", "0.5", 2_000))
+    for t in (1_500, 2_000):
+        now[0] = t
+        e.place_order("M", "S-1", "yes", "sell", 5000, 1000)
+        e.place_order("T", "S-1", "yes", "buy", 5000, 1000)
+    assert [f.fee for f in e.account("T").fills] == [1800, 900]  # $0.18, then x0.5: 0.0875 -> $0.09

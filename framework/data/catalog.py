@@ -47,7 +47,7 @@ __all__ = [
     "write_table",
 ]
 
-KINDS: tuple[str, ...] = ("markets", "quotes", "book", "trades", "candles")
+KINDS: tuple[str, ...] = ("markets", "quotes", "book", "trades", "candles", "fees", "fee_waivers")
 
 _TS = pa.timestamp("ns", tz="UTC")
 
@@ -118,6 +118,24 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("yes_ask_close", pa.int64(), nullable=True),
         ]
     ),
+    # per-series fee schedule (framework.data.fees_catalog; written by ``kalshi download``; not replayed)
+    "fees": pa.schema(
+        [
+            pa.field("series_ticker", pa.string(), nullable=False),
+            pa.field("scheduled_ts", _TS, nullable=True),  # null = the series' value as downloaded
+            pa.field("fee_type", pa.string(), nullable=False),  # quadratic | quadratic_with_maker_fees | flat
+            pa.field("fee_multiplier", pa.string(), nullable=False),  # exact decimal, e.g. "1", "0.5"
+            pa.field("change_id", pa.string(), nullable=True),  # Kalshi's fee change id
+        ]
+    ),
+    # markets trading fee-free until ``until_ts`` (Kalshi's ``fee_waiver_expiration_time``)
+    "fee_waivers": pa.schema(
+        [
+            pa.field("ticker", pa.string(), nullable=False),
+            pa.field("series_ticker", pa.string(), nullable=False),
+            pa.field("until_ts", _TS, nullable=False),
+        ]
+    ),
 }
 
 # the periods Kalshi's candlesticks endpoint serves (``kalshi download --period``); the catalog
@@ -131,12 +149,15 @@ OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
     "book": frozenset(),
     "trades": frozenset(),
     "candles": frozenset(),
+    "fees": frozenset({"change_id"}),
+    "fee_waivers": frozenset(),
 }
 
 _ENUMS: dict[str, tuple[str, ...]] = {
     "side": ("yes", "no"),
     "taker_side": ("yes", "no"),
     "result": ("yes", "no"),
+    "fee_type": ("quadratic", "quadratic_with_maker_fees", "flat"),
 }
 # column -> (lowest allowed, highest allowed) inclusive
 _PRICE_BOUNDS: dict[str, tuple[int, int]] = {

@@ -428,6 +428,7 @@ class DownloadReport:
     units_skipped: int = 0  # (market, kind) windows already complete in the manifest
     trades: int = 0  # rows written
     candles: int = 0
+    fee_schedules: int = 0  # series whose fee schedule was stored
     failed: list[tuple[str, str]] = field(default_factory=list)  # (unit, error)
     aborted: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -826,6 +827,12 @@ def download(
         raise DownloadError(f"no markets of {what}{rng}")
     report.markets = len(chosen)
     report.markets_updated = _upsert_markets(root, rows)
+    from .fees_catalog import (
+        download_fee_tables,  # per-series fee schedule + waivers (kinds fees, fee_waivers)
+    )
+
+    kept = {c.ticker for c in chosen}
+    report.fee_schedules = download_fee_tables(client, root, [(s, m) for s, m in picked if m.ticker in kept], warn)
 
     manifest = Manifest(root)
     _remove_orphans(root, manifest, {m.series for m in chosen})

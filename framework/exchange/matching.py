@@ -42,6 +42,7 @@ __all__ = [
     "Fill",
     "MarketInfo",
     "Order",
+    "SeriesFeeChange",
     "SeriesInfo",
     "SettlementRow",
     "Trade",
@@ -89,6 +90,15 @@ class SeriesInfo:
     fee_type: str = "quadratic"
     fee_multiplier: str = "1"
     tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SeriesFeeChange:
+    change_id: str
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: str
+    scheduled_ms: int
 
 
 @dataclass
@@ -347,6 +357,8 @@ class Engine:
         self.orders: dict[str, Order] = {}
         self.trades: list[Trade] = []
         self.fees_collected = 0
+        # scheduled fee changes (GET /series/fee_changes): applied to fills from their time on
+        self.fee_changes: list[SeriesFeeChange] = []
         self.listeners: list[Listener] = []
         self._seq = 0
         self.trading_active = True
@@ -363,6 +375,11 @@ class Engine:
     def add_series(self, s: SeriesInfo) -> None:
         with self.lock:
             self.series[s.ticker] = s
+
+    def add_fee_change(self, c: SeriesFeeChange) -> None:
+        with self.lock:
+            self.fee_changes.append(c)
+            self.fee_changes.sort(key=lambda x: (x.scheduled_ms, x.change_id))
 
     def add_event(self, e: EventInfo) -> None:
         with self.lock:
@@ -407,8 +424,13 @@ class Engine:
     def _fee_params(self, ticker: str) -> tuple[Fraction, Fraction]:
         m = self.markets[ticker]
         s = self.series.get(m.series_ticker)
-        mult = Fraction(s.fee_multiplier) if s else Fraction(1)
-        maker = self.maker_fee if (s and s.fee_type == "quadratic_with_maker_fees") else Fraction(0)
+        fee_type, mult = (s.fee_type, Fraction(s.fee_multiplier)) if s else ("quadratic", Fraction(1))
+        if self.fee_changes:  # the latest change in force now wins over the series' value
+            now = self.clock()
+            for c in self.fee_changes:
+                if c.series_ticker == m.series_ticker and c.scheduled_ms <= now:
+                    fee_type, mult = c.fee_type, Fraction(c.fee_multiplier)
+        maker = self.maker_fee if fee_type == "quadratic_with_maker_fees" else Fraction(0)
         return mult, maker
 
     def taker_fee_for(self, ticker: str, qty: int, price: int) -> int:

@@ -369,6 +369,19 @@ class RestApp:
                    if not cat or s.category == cat]
         return HttpResponse.json(200, {"series": out})
 
+    # registered before /series/{ticker}: the first matching route wins
+    @route("GET", "/series/fee_changes", "public", query={"series_ticker": STR, "show_historical": BOOL})
+    def h_series_fee_changes(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
+        series = self.q1(req, "series_ticker")
+        historical = (self.q1(req, "show_historical") or "false").lower() == "true"
+        with self.engine.lock:
+            now = self.engine.clock()
+            out = [{"id": c.change_id, "series_ticker": c.series_ticker, "fee_type": c.fee_type,
+                    "fee_multiplier": float(c.fee_multiplier), "scheduled_ts": rfc3339(c.scheduled_ms)}
+                   for c in self.engine.fee_changes
+                   if (not series or c.series_ticker == series) and (historical or c.scheduled_ms > now)]
+        return HttpResponse.json(200, {"series_fee_change_arr": out})
+
     @route("GET", "/series/{ticker}", "public", query={"include_volume": BOOL})
     def h_series(self, req: HttpRequest, key: str, p: dict[str, Any]) -> HttpResponse:
         s = self.engine.series.get(p["ticker"])

@@ -453,6 +453,13 @@ class KalshiRestClient:
         body = self._get(f"/series/{quote(ticker, safe='')}")
         return dict(body.get("series") or {})
 
+    def get_series_fee_changes(self, series_ticker: str | None = None, *, show_historical: bool = True) -> list[dict]:
+        """``GET /series/fee_changes``: ``[{id, series_ticker, fee_type, fee_multiplier, scheduled_ts}]``
+        (past changes too with ``show_historical``)."""
+        params = {"series_ticker": series_ticker, "show_historical": "true" if show_historical else None}
+        body = self._get("/series/fee_changes", {k: v for k, v in params.items() if v is not None})
+        return [dict(c) for c in _coerce_list(body.get("series_fee_change_arr"))]
+
     def list_series(self, **filters: Any) -> list[dict]:
         """``GET /series`` (filters: ``category``, ``tags``, ``include_volume``, ...)."""
         return [dict(s) for s in _coerce_list(self._get("/series", filters).get("series"))]
