@@ -114,6 +114,11 @@ def _drive(c: KalshiRestClient, ex) -> dict[str, int]:
     run("iter_markets", lambda: list(c.iter_markets(status="open", event_ticker=m.event_ticker, mve_filter=None)))
     run("get_exchange_status", c.get_exchange_status)
     run("get_series", lambda: c.get_series(m.series_ticker))
+    from framework.exchange.matching import SeriesFeeChange  # a future change: today's fees stay as they are
+
+    ex.engine.add_fee_change(SeriesFeeChange("fc-1", m.series_ticker, "quadratic_with_maker_fees", "2",
+                                             ex.engine.clock() + 86_400_000))
+    assert run("get_series_fee_changes", lambda: c.get_series_fee_changes(m.series_ticker, show_historical=False))
     run("list_series", c.list_series)
     run("iter_events", lambda: list(c.iter_events(status="open", with_nested_markets=True)))
     run("get_event", lambda: c.get_event(m.event_ticker, with_nested_markets=True))
