@@ -115,6 +115,10 @@ def cmd_run(args) -> int:
         return _strategy_failed(err, runner, settings.out)
     print("stopped: " + str(summary.get("reason")))
     print(json.dumps({k: v for k, v in summary.items() if k != "cash_units"}, indent=2, default=str))
+    if summary.get("resting_on_exchange"):  # the stop could not clear the exchange: say so, exit 3
+        print(f"error: {len(summary['resting_on_exchange'])} order(s) of this run still rest on the exchange "
+              "after the stop; cancel them (kalshi kill again, or on Kalshi) before walking away", file=sys.stderr)
+        return 3
     return 0
 
 

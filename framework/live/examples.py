@@ -5,13 +5,16 @@
   Used by ``backtests/local_live.toml``.
 * :class:`OneShot`: on a first run only, sends a marketable buy and a resting buy far below the
   market in each of its markets, then waits. Restarts place nothing, so a test can count orders.
+* :class:`LoadGenerator`: submits ``rate`` resting orders per second (1-contract YES bids at
+  ``price_cents``, round robin over its markets) until stopped: the load for measuring how many
+  orders a stop leaves resting (docs/live-trading.md, "Stop under load").
 """
 
 from __future__ import annotations
 
 from framework import CENT, CONTRACT, DOLLAR, Strategy, cents
 
-__all__ = ["OneShot", "QuoteJoiner"]
+__all__ = ["LoadGenerator", "OneShot", "QuoteJoiner"]
 
 
 class QuoteJoiner(Strategy):
@@ -79,3 +82,33 @@ class OneShot(Strategy):
         low = book.yes_bid - cents(self.params["below_cents"])
         if low >= CENT:
             self.buy(t, qty, price=low)  # rests
+
+
+class LoadGenerator(Strategy):
+    """``rate`` orders per second, evenly over time (on every book update and timer tick the
+    orders due since the start go out), each a ``qty``-contract YES bid at ``price_cents``
+    (default 1 cent: it rests and never fills), round robin over the markets."""
+
+    params = {"rate": 100, "qty": 1, "price_cents": 1}
+
+    def on_start(self) -> None:
+        self.sent = 0
+        self.t0: int | None = None
+        self.tickers = sorted(self.markets)
+        self.subscribe(self.tickers)
+        self.set_timer("load", every="20ms")
+
+    def _send_due(self) -> None:
+        if self.t0 is None:
+            self.t0 = self.now
+        due = int((self.now - self.t0) * float(self.params["rate"]) // 1_000_000_000) + 1
+        qty, price = int(self.params["qty"]) * CONTRACT, cents(self.params["price_cents"])
+        while self.sent < due:
+            self.buy(self.tickers[self.sent % len(self.tickers)], qty, price=price)
+            self.sent += 1
+
+    def on_book(self, book) -> None:
+        self._send_due()
+
+    def on_timer(self, name: str) -> None:
+        self._send_due()

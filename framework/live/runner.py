@@ -235,6 +235,8 @@ class LiveRunner:
         self._shutdown_done = False
         self.cancelled_on_exit = 0
         self.alerts: list[dict[str, Any]] = []  # market_alert calls (also journaled as "alert")
+        self.left_resting: list[str] = []  # client ids the exchange still shows resting after the stop
+        self.stop_errors: list[str] = []
         self.summary: dict[str, Any] | None = None
         self.settlement_watcher = None
 
@@ -392,8 +394,14 @@ class LiveRunner:
         eng.broker.poll()
         eng._drain()
 
-    def shutdown_orders(self, timeout: float = 10.0) -> None:
-        """Halt new orders, cancel every open order and wait for the answers (once)."""
+    def shutdown_orders(self, timeout: float | None = None) -> None:
+        """Halt new orders, cancel every open order and wait (once, at most ``timeout`` seconds,
+        default ``stop_timeout`` = 30) until the exchange shows none of the run's orders resting.
+
+        Queued creates are dropped first (``broker.halt``) and cancels go ahead of any still
+        queued, so a stop under load is not stuck behind them. Orders still resting at the end
+        are listed in ``left_resting`` (``summary["resting_on_exchange"]``; ``kalshi live`` then
+        exits 3)."""
         if self._shutdown_done or self.engine is None:
             return
         self._shutdown_done = True
@@ -403,32 +411,70 @@ class LiveRunner:
             self.gate.halt(reason)
         if self.journal is not None:
             self.journal.event("stop", {"reason": reason})
+        broker = eng.broker
+        if hasattr(broker, "halt"):
+            broker.halt(f"the run is stopping ({reason})")
         if not self.s.option("cancel_on_exit", True):
             return
-        broker = eng.broker
+        if timeout is None:
+            timeout = float(self.s.option("stop_timeout", 30.0))
+        deadline = time.monotonic() + timeout
         open_before = [o for o in eng.open.values() if o.status in ACTIVE_STATUSES]
         self.cancelled_on_exit = len(open_before)
-        if not open_before:
-            return
-        if hasattr(broker, "cancel_all"):
-            broker.cancel_all()
-        else:
-            for o in open_before:
-                broker.cancel(o)
-        self._pump()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            live = getattr(broker, "live", None)
-            if not eng.open and (live is None or not live):
-                break
-            if live is not None:
-                pending = [o for o in live.values() if o.exchange_order_id is not None]
-                if not pending and getattr(broker, "idle", True):
-                    break  # only orders whose outcome is still being resolved remain
-                if hasattr(broker, "cancel_all"):
-                    broker.cancel_all()
-            time.sleep(0.02)
+        if open_before:
+            if hasattr(broker, "cancel_all"):
+                broker.cancel_all()
+            else:
+                for o in open_before:
+                    broker.cancel(o)
             self._pump()
+            while time.monotonic() < deadline:
+                live = getattr(broker, "live", None)
+                if not eng.open and (live is None or not live):
+                    break
+                if live is not None:
+                    pending = [o for o in live.values() if o.exchange_order_id is not None]
+                    if not pending and getattr(broker, "idle", True):
+                        break  # only orders whose outcome is still being resolved remain
+                    if hasattr(broker, "cancel_all"):
+                        broker.cancel_all()
+                time.sleep(0.02)
+                self._pump()
+        if self.s.mode == "live" and self.journal is not None and self.client is not None:
+            self._clear_exchange(deadline)
+
+    def _clear_exchange(self, deadline: float) -> None:
+        """Until ``deadline``: list the exchange's resting orders, cancel those of this run (the
+        journal knows them) directly, and list again. What still rests is ``left_resting``."""
+        from ..kalshi.errors import KalshiError
+
+        client, journal = self._client(), self.journal
+        resting: list = []
+        tries = 0
+        while True:
+            try:
+                resting = [k for k in client.iter_orders(status="resting")
+                           if k.client_order_id and journal.order(k.client_order_id) is not None]
+            except KalshiError as e:
+                self.stop_errors.append(f"could not list resting orders: {e}")
+                log.warning("stop: could not list the exchange's resting orders (%s)", e)
+                break
+            if not resting or (tries and time.monotonic() >= deadline):
+                break  # (one direct cancel round even when the broker's cancels used up the time)
+            tries += 1
+            journal.event("stop_cancel", {"orders": [k.client_order_id for k in resting]})
+            ids = [k.order_id for k in resting]
+            for i in range(0, len(ids), 20):  # Kalshi batch cancels take at most 20 orders
+                try:
+                    client.batch_cancel_orders(ids[i:i + 20])
+                except KalshiError as e:
+                    log.warning("stop: batch cancel failed (%s)", e)
+            time.sleep(0.1)
+            self._pump()
+        self.left_resting = sorted(k.client_order_id for k in resting)
+        if self.left_resting:
+            self.echo(f"STOP INCOMPLETE: {len(self.left_resting)} order(s) of this run still rest on the exchange: "
+                      + ", ".join(self.left_resting[:20]) + (" ..." if len(self.left_resting) > 20 else ""))
 
     # ---- the run ------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -566,6 +612,8 @@ class LiveRunner:
                 "risk": self.gate.summary() if self.gate is not None else None,
                 "reconciled_ok": self.report.ok if self.report is not None else None,
                 "alerts": self.alerts,
+                "resting_on_exchange": self.left_resting,
+                "stop_errors": self.stop_errors,
             })
             if hasattr(broker, "stats"):
                 summary["broker"] = dict(broker.stats, duplicate_fills=getattr(broker, "duplicate_fills", 0))

@@ -64,6 +64,8 @@ __all__ = ["RestBroker"]
 log = logging.getLogger(__name__)
 
 _LOOKUP_FAILED = object()
+_URGENT = frozenset({"cancel", "batch_cancel"})
+BATCH_CANCEL_MAX = 20  # Kalshi: DELETE /portfolio/orders/batched cancels "up to 20 orders at once"
 
 
 def _ceil_cent(units: int) -> int:
@@ -126,7 +128,11 @@ class RestBroker:
         self._watch: dict[str, tuple[str, str | None]] = {}  # coid -> (ticker, exchange id)
         self._unresolved: dict[str, tuple[OrderRequest, int, float]] = {}  # coid -> (req, send_ts_s, next try)
         self._fill_cursor_s = int(time.time()) - fill_lookback_s
-        self._cmds: queue.Queue = queue.Queue()
+        # (priority, n, command): cancels and mass cancels (0) go ahead of queued creates and
+        # modifications (1), so a stop under load is not stuck behind thousands of creates
+        self._cmds: queue.PriorityQueue = queue.PriorityQueue()
+        self._cmd_n = itertools.count()
+        self._halted: str | None = None  # set by halt(): queued creates are not sent any more
         self._results: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -220,7 +226,12 @@ class RestBroker:
     def _put(self, cmd: tuple) -> None:
         with self._lock:
             self._busy += 1
-        self._cmds.put(cmd)
+        self._cmds.put((0 if cmd[0] in _URGENT else 1, next(self._cmd_n), cmd))
+
+    def halt(self, reason: str = "the run is stopping") -> None:
+        """Send no more creates (thread-safe): the queued ones are REJECTED ``not sent``; cancels
+        still go out. The runner calls it first thing when it stops."""
+        self._halted = reason
 
     def submit(self, order: Order) -> None:
         price, tif = order.price, order.tif
@@ -282,7 +293,8 @@ class RestBroker:
         if batch:
             if self.journal is not None:
                 self.journal.event("cancel_all", {"orders": [c for c, _ in batch]})
-            self._put(("batch_cancel", batch))
+            for i in range(0, len(batch), BATCH_CANCEL_MAX):
+                self._put(("batch_cancel", batch[i:i + BATCH_CANCEL_MAX]))
 
     def replace(self, order: Order, price: int | None = None, qty: int | None = None) -> None:
         """Change a resting order: new own-side ``price`` and/or new total ``qty``. A pure size
@@ -507,7 +519,7 @@ class RestBroker:
         next_fills = next_orders = 0.0
         while not self._stop.is_set():
             try:
-                cmd = self._cmds.get(timeout=0.02)
+                cmd = self._cmds.get(timeout=0.02)[2]
             except queue.Empty:
                 cmd = None
             if cmd is not None:
@@ -530,7 +542,9 @@ class RestBroker:
 
     def _run(self, cmd: tuple) -> None:
         kind = cmd[0]
-        if kind == "create":
+        if kind == "create" and self._halted:
+            self._results.put(("reject", cmd[1], f"not sent: {self._halted}"))
+        elif kind == "create":
             self._create(cmd[1], cmd[2], cmd[3])
         elif kind == "cancel":
             self._cancel(cmd[1], cmd[2])
@@ -719,6 +733,8 @@ class RestBroker:
         for coid, xid in known.items():
             if xid in resting:
                 continue
+            if self._halted:
+                break  # stopping: cancels must not wait behind one read per order (the stop checks the exchange)
             try:
                 k = self.client.get_order(xid)
             except KalshiError:
