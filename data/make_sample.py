@@ -16,7 +16,9 @@ each market's fair YES price, so mids within an event sum to roughly $1. Each ma
 L2 book of ~5 whole-cent levels per side (YES bids and NO bids), spread 1-4 cents, sizes in whole
 contracts (1-500): a snapshot at the open, then level updates (``size`` = new total, 0 removes the
 level) with ``seq`` increasing per ticker; a ``quotes`` row whenever the top of book (price or
-size) changes; trades at the touch that consume book size. One pair of trades has fractional
+size) changes; trades at the touch that consume book size; 5-minute ``candles`` derived from those
+quotes and trades (``framework.data.resample.to_candles``, no randomness of their own, so adding
+them left every other file byte-identical). One pair of trades has fractional
 counts (2.50 and 1.50 contracts) so fractional quantities are exercised.
 
 Generation is deterministic (``numpy.random.default_rng(seed)``, no wall-clock input) and the
@@ -38,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from framework.data.catalog import KINDS, write_table
+from framework.data.resample import to_candles
 from framework.units import CENT, CONTRACT, DOLLAR
 
 __all__ = ["EVENTS", "generate"]
@@ -48,6 +51,7 @@ _NS = 1_000_000_000
 LEVELS = 5  # book levels per side
 MEAN_ARRIVAL_S = 22.0  # mean seconds between book/trade events per market
 GRID_S = 60  # latent probability grid step
+CANDLE_MINUTES = 5  # period of the derived candles (not one of Kalshi's 1/60/1440, like an import)
 
 
 def _t(s: str) -> datetime:
@@ -109,7 +113,8 @@ process. Use it for examples, tests and trying the framework, not for research.
   (4 temperature brackets each) and `KXFED-26DEC` (3 rate-decision markets). Exactly one market
   per event settles YES.
 - Kinds: `markets/markets.parquet` (flat) and Hive-partitioned
-  `quotes/`, `book/`, `trades/` (`series=<SERIES>/date=<YYYY-MM-DD>/part-0.parquet`, UTC dates).
+  `quotes/`, `book/`, `trades/`, `candles/` (`series=<SERIES>/date=<YYYY-MM-DD>/part-0.parquet`,
+  UTC dates). The candles are 5-minute bars computed from the quotes and trades.
 - Units: prices int64 in $0.0001 (`5600` = $0.56), sizes/counts int64 in 0.01 contract
   (`100` = 1 contract). Timestamps `timestamp[ns, tz=UTC]`.
 
@@ -336,8 +341,12 @@ def generate(out_dir: str | Path, seed: int = 7) -> dict[str, int]:
     write_table(out, "quotes", quotes, partition_by="series")
     write_table(out, "book", book, partition_by="series")
     write_table(out, "trades", trades, partition_by="series")
+    # bars of the data above (derived, no randomness: the other files do not depend on them)
+    candles = to_candles(quotes, trades, CANDLE_MINUTES, markets)
+    write_table(out, "candles", candles, partition_by="series")
     (out / "README.md").write_text(README, encoding="utf-8")
-    return {"markets": len(markets), "quotes": len(quotes), "book": len(book), "trades": len(trades)}
+    return {"markets": len(markets), "quotes": len(quotes), "book": len(book), "trades": len(trades),
+            "candles": len(candles)}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.results import Result
+from .brokers.bar_fills import BarRule
 from .brokers.simulated import BROKER_OPTIONS, SimulatedBroker
 from .core.engine import Engine
 from .core.strategy_errors import StrategyError
@@ -37,7 +38,11 @@ _MODEL_OPTIONS = {
     "level_refill": "what we took at a level refills on a new size there ('change', default) or only "
                     "by its growth ('growth')",
     "latency": "order and cancel latency to the simulated exchange: ns or e.g. '50ms' (default 0)",
-    "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
+    "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades', or ['candles'] alone",
+    "candle_period": "minutes of the candles replayed (default: the catalog's only period)",
+    "bar_volume_share": "candles: most of a bar's volume our orders may take, default '0.1'",
+    "bar_spread_cents": "candles: cents paid over (buy) / under (sell) the next bar's open by "
+                        "marketable orders, default 1",
     "series": "restrict to markets of these series tickers",
     "batch_size": "Parquet rows per batch (memory bound), default 65536",
     "equity_interval": "equity sampling interval (ns or e.g. '1h'); None disables",
@@ -117,15 +122,21 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
     tickers = [m["ticker"] for m in market_rows] if (markets is not None or "series" in model_options) else None
     feed = ParquetReplayFeed(root, markets=tickers, start=start_ns, end=end_ns,
                              kinds=model_options.get("kinds", "auto"),
-                             batch_size=model_options.get("batch_size", 65_536))
+                             batch_size=model_options.get("batch_size", 65_536),
+                             candle_period=model_options.get("candle_period"))
     from .data.fees_catalog import read_fee_schedule, read_fee_waivers
 
     series_of = {m["ticker"]: m["series_ticker"] for m in market_rows}
     fees = fee_model_from_options(model_options, schedule=read_fee_schedule(root, set(series_of.values())),
                                   waivers=read_fee_waivers(root, series_of), series_of=series_of)
-    broker = SimulatedBroker(fees, latency=model_options.get("latency", 0),
+    bar_rule = None
+    if feed.kinds == ("candles",):  # bars fill by the bar rule (docs/simulation.md "Candles")
+        bar_rule = BarRule(model_options.get("bar_volume_share", "0.1"), model_options.get("bar_spread_cents", 1))
+    broker = SimulatedBroker(fees, latency=model_options.get("latency", 0), bar_rule=bar_rule,
                              **{k: model_options[k] for k in BROKER_OPTIONS if k in model_options})
     broker.fidelity.model("data", "+".join(feed.kinds))
+    if bar_rule is not None:
+        bar_rule.report(broker.fidelity)
     cash = _starting_cash(starting_cash)
     portfolio = Portfolio(cash, netting=model_options.get("netting", True))
     interval = model_options.get("equity_interval", "1h")

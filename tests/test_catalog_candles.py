@@ -115,7 +115,16 @@ def test_two_periods_same_ts_are_fine(tmp_path: Path):
     assert sorted(read_table(tmp_path, "candles")["period"]) == [60, 1440]
 
 
-def test_replay_ignores_candles(tmp_path: Path):
+def test_replay_picks_candles_only_when_nothing_finer_exists(tmp_path: Path):
     write_table(tmp_path, "candles", candles())
-    with pytest.raises(CatalogError, match="no quotes, book or trades"):
+    assert ParquetReplayFeed(tmp_path).kinds == ("candles",)  # was: refused (never replayed)
+    trades = pd.DataFrame({"ts": [pd.Timestamp("2026-11-20T15:30:00Z")], "ticker": [T], "trade_id": ["a"],
+                           "yes_price": [dollars("0.5")], "count": [contracts(1)], "taker_side": ["yes"]})
+    write_table(tmp_path, "trades", trades)
+    assert ParquetReplayFeed(tmp_path).kinds == ("trades",)
+
+
+def test_replay_refuses_an_empty_catalog(tmp_path: Path):
+    (tmp_path / "candles").mkdir()
+    with pytest.raises(CatalogError, match="no quotes, book, trades or candles"):
         ParquetReplayFeed(tmp_path)

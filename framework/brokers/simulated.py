@@ -32,6 +32,8 @@ Rules (documented with formulas and worked examples in docs/simulation.md):
 * Cash: an order whose opening part costs more than the available cash is rejected; a fill is
   capped to what the cash can pay (the rest of that order is cancelled).
 * Orders are accepted only while the market is open; resting orders expire at ``close_ts``.
+* Candle replay (``bar_rule``, framework.brokers.bar_fills): orders that pass the checks wait for
+  the next bar and are filled by the bar rule instead of the book (basis ``"bar"``).
 * ``latency`` (default 0): an order or cancel reaches the simulated exchange that long after the
   strategy sent it and is matched against the book as it is then (the order stays PENDING in
   between; all checks apply on arrival). Orders and cancels keep their sending order, so a
@@ -128,8 +130,10 @@ class SimulatedBroker:
     def __init__(self, fees: FeeModel | None = None, queue_model: str = "none", latency: int | str = 0, *,
                  unknown_size_contracts: int | float | str = DEFAULT_UNKNOWN_SIZE_CONTRACTS,
                  crossed_books: str = "skip", level_refill: str = "change", queue_power: float = 2.0,
-                 seed: int = 0, fidelity: Fidelity | None = None) -> None:
+                 seed: int = 0, fidelity: Fidelity | None = None, bar_rule=None) -> None:
         self.latency = _latency_ns(latency)
+        # candle replay: bars fill orders by this rule, never the derived book (brokers/bar_fills.py)
+        self.bar_rule = bar_rule
         self.queue = make_queue_model(queue_model, power=queue_power, seed=seed)
         self.fees = fees or FeeModel()
         self.queue_model = queue_model
@@ -184,6 +188,8 @@ class SimulatedBroker:
         reason = self._check(order)
         if reason is not None:
             return self._reject(order, reason)
+        if self.bar_rule is not None:
+            return self.bar_rule.accept(self, order)
         book = self.books.get(order.ticker)
         # _taking_terms and _best inlined: this runs once per order
         buy = order.action == "buy"
@@ -468,6 +474,13 @@ class SimulatedBroker:
                 filled -= q
             if order.filled_qty >= order.qty:
                 self._done_resting(order)
+
+    def on_bar(self, bar) -> None:
+        """A bar of a market we watch ended (candle replay): the bar rule fills what it proves."""
+        if self.bar_rule is None:
+            raise RuntimeError("candle replay needs SimulatedBroker(bar_rule=BarRule(...)); "
+                               "run_backtest sets it when kinds = ['candles']")
+        self.bar_rule.on_bar(self, bar)
 
     def on_trade(self, trade: Trade) -> None:
         """A print strictly through a resting order's price whose taker trades into its side fills

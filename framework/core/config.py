@@ -50,7 +50,10 @@ RUN_KEYS = {
 BROKER_KEYS = {
     "netting": "net YES against NO (default true)",
     **FEE_OPTIONS,  # fees, fee_taker, fee_maker, fee_rounding, fee_series, ... (framework.model.fees)
-    "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades'",
+    "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades', or ['candles'] alone",
+    "candle_period": "minutes of the candles replayed (default: the catalog's only period)",
+    "bar_volume_share": "candles: most of a bar's volume our orders may take (default '0.1')",
+    "bar_spread_cents": "candles: cents over/under the next bar's open for marketable orders (default 1)",
     "batch_size": "Parquet rows per batch (default 65536)",
     "latency": "order/cancel latency to the simulated exchange, e.g. '50ms' (default 0)",
     "queue_model": "'none' (default: prints at a resting order's price never fill it), 'trades' "

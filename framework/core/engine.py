@@ -23,12 +23,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..logs import use_clock
+from ..model.bars import Bar, closing_quote
 from ..model.book import OrderBook
 from ..model.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, Settlement, Trade
 from ..model.portfolio import Portfolio
 from ..strategy import Strategy
 from ..units import DOLLAR
-from .events import BOOK, IDLE, MIXED, QUOTE, TRADE
+from .events import BOOK, CANDLE, IDLE, MIXED, QUOTE, TRADE
 from .strategy_errors import strategy_error
 
 __all__ = ["Engine", "parse_duration"]
@@ -133,6 +134,7 @@ class Engine:
                                         for t, m in self.market_info.items()})
         self._on_book = _overrides(strategy, "on_book")
         self._on_trade = _overrides(strategy, "on_trade")
+        self._on_bar = _overrides(strategy, "on_bar")
         self._on_fill = _overrides(strategy, "on_fill")
         self._on_order = _overrides(strategy, "on_order")
 
@@ -397,7 +399,7 @@ class Engine:
 
     def _loop(self) -> None:
         handlers = {QUOTE: self._run_quotes, BOOK: self._run_book, TRADE: self._run_trades,
-                    MIXED: self._run_mixed, IDLE: self._run_idle}
+                    MIXED: self._run_mixed, IDLE: self._run_idle, CANDLE: self._run_candles}
         live = self.clock is not None  # live brokers report asynchronously: poll after each chunk
         progress = self.progress
         for kind, cols in self.feed.chunks():
@@ -529,6 +531,44 @@ class Engine:
                     on_trade(trade)
                     if queue:
                         drain()
+        self._last_ts = ts
+
+    def _run_candles(self, cols) -> None:
+        """Bars, each at its end time (never earlier: no intrabar look-ahead). The market's book
+        becomes the bar's closing YES bid/ask with unknown sizes; the broker's ``on_bar`` fills
+        orders by the bar rule (framework.brokers.bar_fills); then the strategy's ``on_book``
+        and ``on_bar``."""
+        books = self.books
+        active = self.broker.active
+        on_book = self._on_book
+        on_bar = self._on_bar
+        queue = self._queue
+        drain = self._drain
+        ts = self._last_ts
+        for row in zip(*cols):
+            ts, tk = row[0], row[1]
+            if ts >= self._next_due:
+                self._fire_due(ts)
+            self.now = ts
+            book = books.get(tk)
+            if book is None:
+                book = self._book_for(tk)
+            book.ts = ts
+            book.yes_bid, book.no_bid = closing_quote(row[8], row[9])
+            book.yes_bid_size = book.no_bid_size = None  # a bar says nothing about displayed sizes
+            bar = Bar(*row) if on_bar is not None or tk in active else None
+            if tk in active:
+                self.broker.on_bar(bar)
+                if queue:
+                    drain()
+            if on_book is not None:
+                on_book(book)
+                if queue:
+                    drain()
+            if on_bar is not None:
+                on_bar(bar)
+                if queue:
+                    drain()
         self._last_ts = ts
 
     def _run_idle(self, cols) -> None:

@@ -10,6 +10,10 @@ Column layouts (``ts`` int ns UTC; prices and sizes int framework units):
   size ``None`` = unknown)
 * ``BOOK``: ``ts, ticker, is_yes, price, size, seq, snapshot`` (size = new total at the level)
 * ``TRADE``: ``ts, ticker, trade_id, yes_price, count, taker_side``
+* ``CANDLE``: ``ts, ticker, period, open, high, low, close, volume, yes_bid_close,
+  yes_ask_close`` (one bar per row, ``ts`` = the bar's end, ``period`` in minutes; prices
+  ``None`` when the bar has none; the layout of ``framework.model.bars.Bar``). Candles are
+  replayed alone, never mixed with other kinds (see docs/simulation.md "Candles").
 * ``MIXED``: ``ts, kind, ticker, a, b, c, d, e``: rows of several kinds interleaved; ``a..e``
   are that kind's columns after ``ticker`` in the order above (``e`` is ``None`` when unused).
 * ``IDLE``: ``ts``: live feeds only. No market data, but time has passed: the engine fires due
@@ -27,7 +31,9 @@ BOOK = 1
 TRADE = 2
 MIXED = 3
 IDLE = 4
+CANDLE = 5
 
-KIND_NAMES = {QUOTE: "quotes", BOOK: "book", TRADE: "trades"}
+KIND_NAMES = {QUOTE: "quotes", BOOK: "book", TRADE: "trades", CANDLE: "candles"}
 # rank used to break timestamp ties between kinds: book state first, then the trades
-KIND_RANK = {BOOK: 0, QUOTE: 1, TRADE: 2}
+# (candles never share a run with another kind; their rank only orders candle files)
+KIND_RANK = {BOOK: 0, QUOTE: 1, TRADE: 2, CANDLE: 3}

@@ -1,5 +1,8 @@
 """ParquetReplayFeed: stream a catalog in time order with memory bounded by the batch size.
 
+Kinds: ``quotes``, ``book``, ``trades`` (mixed freely) or ``candles`` (alone, one period; a
+bar is emitted at its end time, see docs/simulation.md "Candles").
+
 Every Parquet file of the selected kinds is a *source* read with ``iter_batches``. Sources are
 merged by a windowed k-way merge done with numpy: the window ends at the smallest "last
 timestamp" among the sources' current batches, so every row up to it is known and can be sorted
@@ -21,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ..core.events import BOOK, KIND_RANK, MIXED, QUOTE, TRADE
+from ..core.events import BOOK, CANDLE, KIND_RANK, MIXED, QUOTE, TRADE
 from .catalog import CatalogError, kind_files, validate_file
 
 __all__ = ["ParquetReplayFeed"]
@@ -29,12 +32,13 @@ __all__ = ["ParquetReplayFeed"]
 # below this many files, opening them one after another is cheaper than starting threads
 _PARALLEL_OPEN_MIN = 16
 _OPEN_WORKERS = 4
-_KIND_BY_NAME = {"quotes": QUOTE, "book": BOOK, "trades": TRADE}
+_KIND_BY_NAME = {"quotes": QUOTE, "book": BOOK, "trades": TRADE, "candles": CANDLE}
 # columns read per kind, in the chunk layout order after ts and ticker (see core.events)
 _COLUMNS = {
     QUOTE: ("yes_bid", "no_bid", "yes_bid_size", "no_bid_size"),
     BOOK: ("side", "price", "size", "seq", "snapshot"),
     TRADE: ("trade_id", "yes_price", "count", "taker_side"),
+    CANDLE: ("period", "open", "high", "low", "close", "volume", "yes_bid_close", "yes_ask_close"),
 }
 
 
@@ -54,6 +58,23 @@ def _to_ns(value) -> int | None:
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
     return int(ts.value)
+
+
+def _periods(path: Path, meta: pq.FileMetaData) -> set[int]:
+    """The candle periods in one file: from the footer's statistics when each row group holds one
+    period (the usual case, no data read), else from the ``period`` column."""
+    idx = meta.schema.to_arrow_schema().get_field_index("period")
+    out: set[int] = set()
+    for g in range(meta.num_row_groups):
+        st = meta.row_group(g).column(idx).statistics
+        if st is None or not st.has_min_max or st.min != st.max:
+            try:
+                col = pq.read_table(path, columns=["period"]).column(0)
+            except (OSError, pa.ArrowException) as exc:
+                raise CatalogError(f"corrupt or unreadable Parquet file {path}: {exc}") from None
+            return set(pc.unique(col).to_pylist())
+        out.add(int(st.min))
+    return out
 
 
 class _Source:
@@ -149,6 +170,9 @@ class _Source:
         if feed.end is not None:
             m = pc.less(ts, pa.scalar(feed.end, pa.timestamp("ns", tz="UTC")))
             mask = m if mask is None else pc.and_(mask, m)
+        if self.kind == CANDLE and feed.candle_period is not None:  # once per batch, candles only
+            m = pc.equal(batch.column(2), pa.scalar(feed.candle_period, pa.int64()))
+            mask = m if mask is None else pc.and_(mask, m)
         return batch if mask is None else batch.filter(mask)
 
     def _load(self, batch: pa.RecordBatch) -> None:
@@ -230,15 +254,20 @@ def _preload_small_files(sources: list[_Source]) -> set[int]:
 
 
 class ParquetReplayFeed:
-    """Replays a catalog's ``quotes`` / ``book`` / ``trades`` in deterministic time order.
+    """Replays a catalog's ``quotes`` / ``book`` / ``trades`` / ``candles`` in deterministic time order.
 
     ``kinds``: the kinds to replay; default ``"auto"`` = ``book`` when the catalog has L2 data,
-    else ``quotes``, plus ``trades`` when present. ``markets`` and ``start``/``end`` (``end``
-    exclusive) filter rows. ``subscribe(tickers)`` narrows the markets for batches not yet read.
+    else ``quotes``, plus ``trades`` when present; ``candles`` only when the catalog has none of
+    these (trades are finer than bars). ``candles`` replay alone and of one ``candle_period``
+    (minutes; default: the only period in the catalog, an error when there are several); each
+    bar's row is emitted at its end ``ts``, and ``start``/``end`` select bars by that end.
+    ``markets`` and ``start``/``end`` (``end`` exclusive) filter rows. ``subscribe(tickers)``
+    narrows the markets for batches not yet read.
     """
 
     def __init__(self, catalog: str | Path, markets: Iterable[str] | None = None, start=None, end=None,
-                 kinds: str | Iterable[str] = "auto", batch_size: int = 65_536) -> None:
+                 kinds: str | Iterable[str] = "auto", batch_size: int = 65_536,
+                 candle_period: int | None = None) -> None:
         self.root = Path(catalog)
         self._base: set[str] | None = set(markets) if markets is not None else None
         self._subscribed: set[str] = set()
@@ -249,6 +278,7 @@ class ParquetReplayFeed:
         self.batch_size = batch_size
         self._files_by_kind: dict[str, list[Path]] = {}
         self.kinds = self._resolve_kinds(kinds)
+        self.candle_period: int | None = None
         self.files: list[tuple[int, Path]] = []
         self._metadata: list[pq.FileMetaData] = []
         self.total_rows = 0
@@ -263,6 +293,8 @@ class ParquetReplayFeed:
                 self.total_rows += meta.num_rows
                 self.files.append((_KIND_BY_NAME[name], path))
                 self._metadata.append(meta)
+        if "candles" in self.kinds:
+            self._select_period(candle_period)
         self.rows_read = 0
 
     def _kind_files(self, name: str) -> list[Path]:
@@ -277,15 +309,41 @@ class ParquetReplayFeed:
             chosen = ["book"] if has["book"] else ["quotes"] if has["quotes"] else []
             if has["trades"]:
                 chosen.append("trades")
+            if not chosen and self._kind_files("candles"):
+                chosen = ["candles"]  # bars only when nothing finer exists
             if not chosen:
-                raise CatalogError(f"catalog {self.root} has no quotes, book or trades data; "
+                raise CatalogError(f"catalog {self.root} has no quotes, book, trades or candles data; "
                                    "write some with framework.data.catalog.write_table")
             return tuple(chosen)
         kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
         for k in kinds:
             if k not in _KIND_BY_NAME:
-                raise ValueError(f"unknown data kind {k!r}; use 'quotes', 'book' or 'trades'")
+                raise ValueError(f"unknown data kind {k!r}; use 'quotes', 'book', 'trades' or 'candles'")
+        if "candles" in kinds and len(set(kinds)) > 1:
+            raise ValueError(f"kinds {list(kinds)}: 'candles' replay alone (bars and finer data would "
+                             "fill the same orders twice); use kinds = ['candles'] or drop it")
         return kinds
+
+    def _select_period(self, period: int | None) -> None:
+        """Pick the one candle period replayed and drop candle files that hold none of it."""
+        if period is not None and (type(period) is not int or period < 1):
+            raise ValueError(f"candle_period must be a whole number of minutes >= 1, got {period!r}")
+        per_file = [_periods(path, meta) for (_, path), meta in zip(self.files, self._metadata)]
+        present = sorted(set().union(*per_file))
+        if period is None:
+            if len(present) > 1:
+                raise CatalogError(f"catalog {self.root} has candles of periods {', '.join(map(str, present))} "
+                                   "minutes; choose one with [broker] candle_period = N")
+            self.candle_period = present[0] if present else None
+            return
+        if present and period not in present:
+            raise CatalogError(f"catalog {self.root} has no {period}-minute candles; periods present: "
+                               f"{', '.join(map(str, present))} minutes")
+        self.candle_period = period
+        keep = [i for i, ps in enumerate(per_file) if period in ps]
+        self.files = [self.files[i] for i in keep]
+        self._metadata = [self._metadata[i] for i in keep]
+        self.total_rows = sum(m.num_rows for m in self._metadata)
 
     def subscribe(self, tickers: Iterable[str]) -> None:
         """Add markets to the subscription. Before the first call every market of the run is
