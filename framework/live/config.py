@@ -23,6 +23,7 @@ from typing import Any
 
 from ..core.config import ConfigError, RunConfig, check_keys, parse_run, read_toml, resolve_path
 from ..units import UnitError, cents, contracts, dollars
+from .reconcile import ON_DIFFERENCES
 from .risk import RiskLimits
 
 __all__ = ["LIVE_KEYS", "RISK_KEYS", "LiveConfig", "load_live_config", "risk_limits"]
@@ -50,6 +51,8 @@ LIVE_KEYS = {
     "ws_fills": "listen to the WebSocket fill channel (default true)",
     "marketable_cost_cap": "send buy_max_cost with marketable buys (Kalshi makes them fill-or-kill; default true)",
     "adopt_exchange_positions": "on restart, take the exchange's positions when they differ (default true)",
+    "on_reconcile_differences": "reducing | halt | continue: how a restart whose reconciliation found differences "
+                                "(cash, positions, failed lookups) starts (default reducing)",
     "cancel_on_exit": "cancel open orders when the run stops (default true)",
     "tier": "rate-limit tier of the key: basic | advanced | premier | paragon | prime (default basic)",
     "fix_session": "FIX session type for broker = 'fix' (default 'NR')",
@@ -110,7 +113,7 @@ def load_live_config(path: str | Path) -> LiveConfig:
     risk = dict(raw.get("risk", {}))
     check_keys(live, LIVE_KEYS, "live", p)
     check_keys(risk, RISK_KEYS, "risk", p)
-    for key, allowed in (("env", ENVS), ("feed", FEEDS + ("replay",))):
+    for key, allowed in (("env", ENVS), ("feed", FEEDS + ("replay",)), ("on_reconcile_differences", ON_DIFFERENCES)):
         if key in live and live[key] not in allowed:
             raise ConfigError(f"{p}: [live] {key} must be one of {', '.join(allowed)}, got {live[key]!r}")
     if "broker" in live and live["broker"] not in BROKERS:

@@ -20,6 +20,9 @@
    available balance plus what our resting orders hold back.
 
 The result is a :class:`ReconcileReport`, journaled and handed to ``Strategy.on_reconciled``.
+When it found differences (cash mismatch, position mismatches, failed lookups) the run starts
+REDUCING by default (``on_differences="halt"``: HALTED; ``"continue"``: as before), and the
+report says so.
 On a first run (empty journal) the portfolio is seeded from the exchange (balance, positions).
 """
 
@@ -35,8 +38,12 @@ from ..kalshi.errors import KalshiError, KalshiNotFound
 from ..model.orders import ACTIVE_STATUSES, Order, OrderStatus, Settlement
 from ..model.portfolio import Portfolio
 from ..units import DOLLAR, fmt_contracts, fmt_money, notional
+from .risk import HALTED, REDUCING
 
-__all__ = ["ReconcileReport", "reconcile"]
+__all__ = ["ON_DIFFERENCES", "ReconcileReport", "reconcile"]
+
+#: what a restart does when reconciliation finds differences (``[live] on_reconcile_differences``)
+ON_DIFFERENCES = ("reducing", "halt", "continue")
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +67,26 @@ class ReconcileReport:
     balance: int | None = None  # the exchange's available balance
     open_orders: int = 0
     errors: list[str] = field(default_factory=list)
+    policy: str = "reducing"  # on_reconcile_differences: reducing | halt | continue
+    action: str | None = None  # the risk state the run starts in because of differences (REDUCING/HALTED)
 
     @property
     def ok(self) -> bool:
         return not self.position_mismatches and not self.errors and (
             self.exchange_cash is None or self.exchange_cash == self.cash)
+
+    def differences(self) -> list[str]:
+        """One short phrase per kind of difference (empty when :attr:`ok`)."""
+        out = []
+        if self.exchange_cash is not None and self.exchange_cash != self.cash:
+            out.append(f"cash {fmt_money(self.cash)} in the journal vs {fmt_money(self.exchange_cash)} on the "
+                       f"exchange ({fmt_money(self.exchange_cash - self.cash)})")
+        if self.position_mismatches:
+            out.append(f"{len(self.position_mismatches)} position mismatch(es) "
+                       f"({', '.join(sorted(self.position_mismatches)[:3])})")
+        if self.errors:
+            out.append(f"{len(self.errors)} lookup error(s)")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -84,6 +106,14 @@ class ReconcileReport:
         for t, (ours, theirs) in sorted(self.position_mismatches.items()):
             lines.append(f"  position {t}: journal {fmt_contracts(ours)}, exchange {fmt_contracts(theirs)} (adopted)")
         lines.extend(f"  error: {e}" for e in self.errors)
+        if self.action is not None:
+            what = ("only orders that reduce a position pass" if self.action == REDUCING else
+                    "no new orders pass")
+            lines.append(f"  -> the run starts {self.action} (on_reconcile_differences = {self.policy!r}): {what}; "
+                         "check the differences, then restart (set [live] on_reconcile_differences = 'continue' "
+                         "to trade on regardless)")
+        elif not self.ok:
+            lines.append("  -> trading on regardless (on_reconcile_differences = 'continue')")
         return "\n".join(lines)
 
 
@@ -140,13 +170,19 @@ def _holds(orders: list[Order], pf: Portfolio) -> int:
 
 
 def reconcile(engine, broker, journal, client, *, session: int = 0, adopt_positions: bool = True,
-              starting_cash: int | None = None, netting: bool = True) -> ReconcileReport:
+              starting_cash: int | None = None, netting: bool = True,
+              on_differences: str = "reducing") -> ReconcileReport:
     """Rebuild state from ``journal`` and check it against the exchange (see the module docstring).
 
     ``engine.portfolio`` is replaced by the journaled (or exchange-seeded) portfolio; restored and
     adopted orders are registered with the broker and the engine. Strategy callbacks are not
-    called; the caller hands the report to ``Strategy.on_reconciled``."""
-    rep = ReconcileReport(session=session)
+    called; the caller hands the report to ``Strategy.on_reconciled``. When the report is not
+    :attr:`~ReconcileReport.ok`, ``on_differences`` decides how the run starts: ``"reducing"``
+    (default: the engine's risk gate goes REDUCING), ``"halt"`` (HALTED) or ``"continue"``."""
+    if on_differences not in ON_DIFFERENCES:
+        raise ValueError(f"on_reconcile_differences must be one of {', '.join(ON_DIFFERENCES)}, "
+                         f"got {on_differences!r}")
+    rep = ReconcileReport(session=session, policy=on_differences)
     pf = journal.load_portfolio(netting=netting)
     rep.first_run = pf is None
     if pf is None:
@@ -160,9 +196,22 @@ def reconcile(engine, broker, journal, client, *, session: int = 0, adopt_positi
         _run(engine, broker, journal, client, rep, pf, adopt_positions)
     finally:
         broker.sink = real_sink
+    _apply_policy(rep, getattr(engine, "risk", None))
     journal.save_portfolio(pf, "reconciled", rep.to_dict())
     checkpoint("after_reconcile")
     return rep
+
+
+def _apply_policy(rep: ReconcileReport, gate) -> None:
+    """Differences found: start REDUCING or HALTED (per ``rep.policy``) instead of trading on as if
+    nothing happened."""
+    if rep.ok or rep.policy == "continue":
+        return
+    rep.action = REDUCING if rep.policy == "reducing" else HALTED
+    why = "restart reconciliation found differences: " + "; ".join(rep.differences())
+    log.warning("%s; starting %s", why, rep.action)
+    if gate is not None:
+        (gate.reduce_only if rep.action == REDUCING else gate.halt)(why)
 
 
 def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, adopt_positions: bool) -> None:

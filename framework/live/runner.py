@@ -579,7 +579,8 @@ class LiveRunner:
         self.report = reconcile(eng, broker, self.journal, self._client(), session=self.session,
                                 adopt_positions=bool(self.s.option("adopt_exchange_positions", True)),
                                 starting_cash=self.s.cfg.run.starting_cash,
-                                netting=self.s.cfg.run.broker.get("netting", True))
+                                netting=self.s.cfg.run.broker.get("netting", True),
+                                on_differences=self.s.option("on_reconcile_differences", "reducing"))
         self.echo(str(self.report))
         if hasattr(broker, "set_fill_cursor"):
             broker.set_fill_cursor(int(time.time()))
@@ -611,6 +612,8 @@ class LiveRunner:
                                 for x in eng.settlements],
                 "risk": self.gate.summary() if self.gate is not None else None,
                 "reconciled_ok": self.report.ok if self.report is not None else None,
+                "reconcile_differences": self.report.differences() if self.report is not None else None,
+                "reconcile_action": self.report.action if self.report is not None else None,
                 "alerts": self.alerts,
                 "resting_on_exchange": self.left_resting,
                 "stop_errors": self.stop_errors,
