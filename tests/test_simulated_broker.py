@@ -625,8 +625,11 @@ def test_crossed_books_match_policy_and_locked_books(tmp_path):
 def test_fidelity_json_in_the_run_folder_and_summary(tmp_path):
     import json
 
-    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(3))),
-                2: lambda s, b: s.keep("b", s.buy(TK, contracts(1)))})
+    def go(s, b):
+        s.keep("a", s.buy(TK, contracts(3)))
+        s.keep("low", s.buy(TK, contracts(3), price=cents(40), tif="ioc"))  # below the ask: not "no liquidity"
+
+    s = Script({1: go, 2: lambda s, b: s.keep("b", s.buy(TK, contracts(1)))})
     res = run(tmp_path, s, quotes=[q(1, 40, 55, 10, 3), q(2, 40, 0, 10, 0)])
     out = res.write(tmp_path / "run")
     rec = json.loads((out / "fidelity.json").read_text())
@@ -674,3 +677,27 @@ def test_queue_log_golden_and_seeded(tmp_path):
     a = _queue_run(tmp_path / "a", "log", seed=1)
     assert len(a) == 1 and a[0][1] in (contracts("1.11"), contracts("1.12"))
     assert _queue_run(tmp_path / "b", "log", seed=1) == a  # same seed, same fills
+
+
+# ---- trades-only data ------------------------------------------------------------------------------
+def test_trades_only_marks_at_last_trade_and_fills_only_by_prints_into_the_order(tmp_path):
+    class Rest(Strategy):
+        def on_trade(self, trade):
+            if trade.ts == at(1):
+                self.buy(TK, contracts(10), price=cents(40))
+
+    trades = [tr(1, 45, 5, taker="no"), tr(2, 39, 3, taker="yes"),  # a YES taker: not into our bid
+              tr(3, 38, 4, taker="no"), tr(4, 52, 1, taker="yes")]  # 4 of 10 filled; last print 52
+    res = run(tmp_path, Rest(), trades=trades)
+    assert list(res.fills["qty"]) == [contracts(4)] and list(res.fills["price"]) == [cents(40)]
+    assert res.metrics["open_value"] * DOLLAR == dollars("0.52") * 4  # marked at the last print
+    fid = res.fidelity
+    assert fid["fills_by_basis"] == {"print": {"fills": 1, "contracts": "4"}}
+    assert fid["models"]["data"] == "trades" and "last trade" in fid["models"]["marks"]
+    assert any("marked at the last trade price" in w for w in fid["warnings"])
+
+
+def test_queue_model_without_trades_is_a_warning(tmp_path):
+    s = Script({1: lambda s, b: s.keep("a", s.buy(TK, contracts(5), price=cents(40)))})
+    res = run(tmp_path, s, quotes=[q(1, 40, 55, 10, 10), q(2, 40, 55, 8, 10)], queue_model="trades")
+    assert any("queue_model = 'trades' had no trade prints" in w for w in res.fidelity["warnings"])

@@ -42,7 +42,7 @@ def _max_drawdown(equity: list[int]) -> int:
 def compute_metrics(engine, run_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Summary numbers of a finished run (money as exact Decimal dollars)."""
     pf = engine.portfolio
-    marks = {t: (b.yes_bid, b.no_bid) for t, b in engine.books.items()}
+    marks = engine.marks()  # book bids; the last print for markets without a book
     open_value = pf.open_value(marks)
     final_equity = pf.cash + open_value
     equity_curve = [c + v for _, c, v in engine.equity]
@@ -119,11 +119,11 @@ class Result:
                 if col in df.columns:
                     df[col] = pd.to_datetime(df[col].astype("int64"), unit="ns", utc=True)
         positions = {t: p.yes - p.no for t, p in sorted(engine.portfolio.positions.items())}
+        metrics = compute_metrics(engine, run_info)
         # a simulated broker's fidelity record (framework.brokers.fidelity); live brokers have none
         finish = getattr(engine.broker, "finish", None)
         fidelity = finish().to_dict() if finish is not None else None
-        return cls(compute_metrics(engine, run_info), fills, orders, equity, records, positions,
-                   fidelity=fidelity)
+        return cls(metrics, fills, orders, equity, records, positions, fidelity=fidelity)
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``metrics.json``, ``fills.parquet``, ``orders.parquet``, ``equity.parquet`` (and

@@ -220,12 +220,16 @@ class SimulatedBroker:
             order.status = _ACCEPTED
             self.sink.order_update(order)
         if crosses:
+            taken = self._taken.get(order.ticker)
+            if taken:
+                self._sync_taken(book, taken)
             self._take(order, book, ladder_yes, threshold)
         status = order.status
         if status is OrderStatus.FILLED or status is OrderStatus.CANCELLED or status is OrderStatus.REJECTED:
             return None
         if price is None or not gtc:
-            if not order.filled_qty and why is _NO_LIQUIDITY:
+            # nothing left to take: the opposite side is empty or all of what crosses was taken
+            if not order.filled_qty and why is _NO_LIQUIDITY and (crosses or best is None):
                 self.fidelity.count("orders_cancelled_no_liquidity")
             order.status = OrderStatus.CANCELLED
             order.reason = "IOC remainder cancelled" if order.filled_qty else "IOC not filled"
@@ -330,16 +334,24 @@ class SimulatedBroker:
         taken = self._taken.get(book.ticker)
         if taken is None:
             taken = self._taken[book.ticker] = {}
-            self.active.add(book.ticker)
         key = (ladder_yes, price)
         rec = taken.get(key)
         if rec is None:
-            taken[key] = [qty, level_state(book, ladder_yes, price)]
+            seen = level_state(book, ladder_yes, price)
+            taken[key] = [qty, seen]
+            if seen is None:  # an assumed size refills when the touch moves: watch every change
+                self.active.add(book.ticker)
         else:
             rec[0] += qty
 
     def _sync_taken(self, book: OrderBook, taken: dict) -> None:
-        """The book changed: refill the levels whose data changed (module docstring rules)."""
+        """Refill the levels whose data changed since we took from them (module docstring rules).
+
+        Run on each book change of an active market and before an order takes liquidity. Taken
+        displayed sizes do not make a market active (following a level hidden by a better price
+        would cost a broker call per event for long stretches): they are compared when next
+        looked at, so a change that reverted in between counts as no change (stricter, never
+        looser). Assumed sizes refill when the touch moves, so they keep the market watched."""
         growth = self._growth
         for key in list(taken):
             rec = taken[key]
@@ -533,7 +545,10 @@ class SimulatedBroker:
                 self._refresh_active(order.ticker)
 
     def _refresh_active(self, ticker: str) -> None:
-        if ticker not in self.resting and ticker not in self._taken:
+        if ticker in self.resting:
+            return
+        taken = self._taken.get(ticker)
+        if taken is None or all(rec[1] is not None for rec in taken.values()):
             self.active.discard(ticker)
 
     def market_closed(self, ticker: str, ts: int) -> None:
@@ -565,6 +580,11 @@ class SimulatedBroker:
         if self._queued and not self.n_prints and self.n_rested:
             fid.warn(f"queue_model = {self.queue_model!r} had no trade prints to work with while orders rested: "
                      "replay the 'trades' kind too, or resting orders fill only when the book crosses them")
+        marked = sorted(getattr(self.sink, "trade_marked", ()))  # the engine's, see Engine.marks
+        if marked:
+            fid.model("marks", "book bids; last trade where no book")
+            fid.warn(f"open positions in {len(marked)} market(s) without book data were marked at the last "
+                     f"trade price, not at a bid (e.g. {marked[0]}): their open value is an estimate")
         matched = fid.counts.get("crossed_book_events_matched", 0)
         if matched:
             fid.warn(f"{matched:,} matches ran against crossed or locked data books (crossed_books = 'match'): "

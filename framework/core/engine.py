@@ -96,6 +96,9 @@ class Engine:
         self.predictions: list[tuple[int, str, float]] = []
         self.settlements: list[Settlement] = []
         self.subscribed: set[str] = set()
+        # last YES print per market: the mark of markets without a book (trades-only data)
+        self.last_trade: dict[str, int] = {}
+        self.trade_marked: set[str] = set()  # markets whose open position was marked at a print
         self.n_events = 0
         self._debug = False
         self._ids = itertools.count(1)
@@ -241,10 +244,21 @@ class Engine:
         if net:
             self._sample_equity(ts)
 
+    def marks(self) -> dict[str, tuple[int | None, int | None]]:
+        """``(yes_bid, no_bid)`` per market to value open positions at: the book's bids, or, for a
+        market with no book at all (trades-only data), its last print (YES at p, NO at 1 - p;
+        such markets are listed in ``trade_marked`` for the run's fidelity record)."""
+        marks = {t: (b.yes_bid, b.no_bid) for t, b in self.books.items()}
+        for t, p in self.last_trade.items():
+            if t not in marks:
+                marks[t] = (p, DOLLAR - p)
+                pos = self.portfolio.positions.get(t)
+                if pos is not None and (pos.yes or pos.no):
+                    self.trade_marked.add(t)
+        return marks
+
     def _sample_equity(self, ts: int) -> None:
-        books = self.books
-        marks = {t: (b.yes_bid, b.no_bid) for t, b in books.items()}
-        self.equity.append((ts, self.portfolio.cash, self.portfolio.open_value(marks)))
+        self.equity.append((ts, self.portfolio.cash, self.portfolio.open_value(self.marks())))
 
     # ---- strategy actions -----------------------------------------------------------------
     def submit(self, ticker: str, action: str, qty: int, price: int | None, side: str, tif: str,
@@ -516,11 +530,13 @@ class Engine:
         on_trade = self._on_trade
         queue = self._queue
         drain = self._drain
+        last_trade = self.last_trade
         ts = self._last_ts
         for ts, tk, trade_id, yes_price, count, taker_side in zip(*cols):
             if ts >= self._next_due:
                 self._fire_due(ts)
             self.now = ts
+            last_trade[tk] = yes_price  # one dict store per print: marks for trades-only data
             if tk in active or on_trade is not None:
                 trade = Trade(ts, tk, trade_id, yes_price, count, taker_side)
                 if tk in active:
