@@ -83,9 +83,9 @@ class Script(Strategy):
 
 
 def run(bars, plan=None, timers=None, share="0.1", spread=1, cash=CASH, close_min=10_000,
-        fee_taker="0"):
+        fee_taker="0", latency=0):
     strat = Script({"plan": plan or {}, "timers": timers or {}})
-    broker = SimulatedBroker(FeeModel(taker=fee_taker, maker="0"), bar_rule=BarRule(share, spread))
+    broker = SimulatedBroker(FeeModel(taker=fee_taker, maker="0"), latency=latency, bar_rule=BarRule(share, spread))
     markets = [{"ticker": M, "open_ts": T0, "close_ts": T0 + close_min * MIN, "settle_ts": None, "result": None}]
     eng = Engine(strat, Feed(bars), broker, Portfolio(cash), markets, equity_interval=None)
     eng.run()
@@ -207,6 +207,13 @@ def test_order_sent_during_a_bar_waits_for_the_next_bar():
     assert fills(eng) == [(15, "yes", "buy", 40, 10, True)]
     eng, _ = run(bars, timers={5: [{"price": 40}]})  # at the boundary: bar 10 is eligible
     assert fills(eng) == [(10, "yes", "buy", 40, 10, True)]
+
+
+def test_latency_counts_from_the_arrival():
+    # sent at minute 5, arriving 1 s later: inside bar (5, 10], so bar 15 is the first that can fill
+    bars = [flat(5, 50), flat(10, 30), flat(15, 30)]
+    eng, _ = run(bars, plan={5: [{"price": 40}]}, latency="1s")
+    assert fills(eng) == [(15, "yes", "buy", 40, 10, True)]
 
 
 def test_strategy_sees_each_bar_at_its_end_with_closing_quotes_and_unknown_sizes():
