@@ -51,6 +51,7 @@ from framework.kalshi.fix.codec import (
     BEGIN_STRING,
     CodecError,
     FrameDecoder,
+    MalformedFieldError,
     Message,
     MsgType,
     Tag,
@@ -188,6 +189,7 @@ class _Conn:
     test_sent: float = 0.0
     pending: dict[int, Message | None] = field(default_factory=dict)
     resend_to: int | None = None
+    wlock: threading.Lock = field(default_factory=threading.Lock)  # one writer at a time
 
 
 @dataclass
@@ -394,7 +396,8 @@ class FixAcceptor:
 
     def _write(self, conn: _Conn, raw: bytes) -> None:
         try:
-            conn.sock.sendall(raw)
+            with conn.wlock:
+                conn.sock.sendall(raw)
             conn.last_sent = time.monotonic()
         except OSError:
             pass
@@ -420,9 +423,13 @@ class FixAcceptor:
                     try:
                         msg = dec.next_message()
                     except CodecError as e:
-                        log.info("FIX acceptor: garbled message ignored: %s", e)
                         if not conn.live:
+                            log.info("FIX acceptor: garbled message before Logon: %s", e)
                             return
+                        if isinstance(e, MalformedFieldError) and e.seq is not None:
+                            self._reject_malformed(conn, e)  # a session Reject, the session goes on
+                        else:
+                            log.info("FIX acceptor: garbled message ignored: %s", e)
                         continue
                     if msg is None:
                         break
@@ -436,6 +443,24 @@ class FixAcceptor:
                         return
         finally:
             self._close(conn, "connection ended")
+
+    def _reject_malformed(self, conn: _Conn, e: MalformedFieldError) -> None:
+        """A complete frame with a malformed field: Reject it (373=0 bad tag number, 4 no value,
+        6 bad value format) and count its MsgSeqNum as received, as FIX prescribes."""
+        text = str(e)
+        code = 4 if "EmptyValue" in text else 6 if "undecodable" in text else 0
+        log.info("FIX acceptor: message #%s from %s rejected: %s", e.seq, conn.key, text)
+        state = self._state(conn.key)
+        with state.lock:
+            if e.seq == state.next_in:
+                state.next_in += 1
+        self._send_admin(conn, MsgType.Reject, [(Tag.RefSeqNum, e.seq), (Tag.RefMsgType, e.msg_type),
+                                                (Tag.SessionRejectReason, code), (Tag.Text, text)])
+
+    def _session_reject(self, conn: _Conn, msg: Message, tag: int, code: int, text: str) -> None:
+        self._send_admin(conn, MsgType.Reject, [(Tag.RefSeqNum, msg.seq), (Tag.RefTagID, tag),
+                                                (Tag.RefMsgType, msg.msg_type), (Tag.SessionRejectReason, code),
+                                                (Tag.Text, text)])
 
     # ------------------------------------------------------------------ logon
     def _logout_reject(self, conn: _Conn, msg: Message, text: str) -> bool:
@@ -594,13 +619,15 @@ class FixAcceptor:
             return True
         state = self._state(conn.key)
         ready: list[Message] = []
+        bad_reset = False
         with state.lock:
             mt = msg.msg_type
             if mt not in ADMIN_MSG_TYPES and not msg.poss_dup and self.faults.take("lose_inbound"):
                 return True  # as if it never arrived
-            if mt == MsgType.SequenceReset and msg.get(Tag.GapFillFlag) != "Y":
-                new = int(msg.get(Tag.NewSeqNo) or "0")
-                state.next_in = max(state.next_in, new)
+            if mt == MsgType.SequenceReset and _seq_no(msg.get(Tag.NewSeqNo)) is None:
+                bad_reset = True
+            elif mt == MsgType.SequenceReset and msg.get(Tag.GapFillFlag) != "Y":
+                state.next_in = max(state.next_in, _seq_no(msg.get(Tag.NewSeqNo)))
             elif msg.seq == state.next_in:
                 ready.append(msg)
                 self._advance(state, msg)
@@ -629,6 +656,8 @@ class FixAcceptor:
                 self._send_admin(conn, MsgType.Logout, [(Tag.Text, f"MsgSeqNum too low, expecting "
                                                                    f"{state.next_in} but received {msg.seq}")])
                 return False
+        if bad_reset:
+            self._session_reject(conn, msg, Tag.NewSeqNo, 6, "SequenceReset NewSeqNo (36) must be a positive integer")
         for m in ready:
             if not self._handle(conn, m):
                 return False
@@ -637,8 +666,7 @@ class FixAcceptor:
     @staticmethod
     def _advance(state: _SeqState, msg: Message) -> None:
         if msg.msg_type == MsgType.SequenceReset:
-            new = int(msg.get(Tag.NewSeqNo) or "0")
-            state.next_in = max(state.next_in + 1, new)
+            state.next_in = max(state.next_in + 1, _seq_no(msg.get(Tag.NewSeqNo)) or 0)
         else:
             state.next_in = msg.seq + 1
 
@@ -655,7 +683,15 @@ class FixAcceptor:
                 self._send_admin(conn, MsgType.Reject, [(Tag.RefSeqNum, msg.seq), (Tag.SessionRejectReason, 11),
                                                         (Tag.Text, "resend is not supported on this session")])
             else:
-                self._resend(conn, int(msg.get(Tag.BeginSeqNo) or "1"), int(msg.get(Tag.EndSeqNo) or "0"))
+                b, e = _seq_no(msg.get(Tag.BeginSeqNo)), _seq_no(msg.get(Tag.EndSeqNo), zero=True)
+                last = self._state(conn.key).next_out - 1
+                if b is None or b > last:
+                    self._session_reject(conn, msg, Tag.BeginSeqNo, 5 if b else 6,
+                                         f"BeginSeqNo (7) must be an integer in 1..{last}")
+                elif e is None or (e and e < b):
+                    self._session_reject(conn, msg, Tag.EndSeqNo, 5, "EndSeqNo (16) must be 0 or >= BeginSeqNo (7)")
+                else:
+                    self._resend(conn, b, e)
         elif mt == MsgType.Logout:
             self._send_admin(conn, MsgType.Logout, [])
             return False
@@ -676,7 +712,6 @@ class FixAcceptor:
         with state.lock:
             last = state.next_out - 1
             end = last if end == 0 or end > last else end
-            fill_from = None
             out: list[bytes] = []
 
             def gap_fill(frm: int, to: int) -> bytes:
@@ -687,14 +722,15 @@ class FixAcceptor:
                                                       (Tag.OrigSendingTime, st)],
                               [(Tag.GapFillFlag, "Y"), (Tag.NewSeqNo, to)])
 
-            for seq in range(begin, end + 1):
-                item = state.stored.get(seq)
-                if item is None or item[0] in ADMIN_MSG_TYPES:
-                    fill_from = seq if fill_from is None else fill_from
+            fill_from = begin
+            # walk what is stored (not every number of the range: a huge range costs nothing)
+            for seq in sorted(s for s in state.stored if begin <= s <= end):
+                item = state.stored[seq]
+                if item[0] in ADMIN_MSG_TYPES:
                     continue
-                if fill_from is not None:
+                if seq > fill_from:
                     out.append(gap_fill(fill_from, seq))
-                    fill_from = None
+                fill_from = seq + 1
                 mt, orig_st, raw = item
                 from framework.kalshi.fix.codec import decode
 
@@ -703,10 +739,10 @@ class FixAcceptor:
                 out.append(encode(mt, [(Tag.SenderCompID, self.target_comp_id), (Tag.TargetCompID, conn.key),
                                        (Tag.MsgSeqNum, seq), (Tag.SendingTime, format_utc(self.time_ns())),
                                        (Tag.PossDupFlag, "Y"), (Tag.OrigSendingTime, orig_st)], body))
-            if fill_from is not None:
+            if fill_from <= end:
                 out.append(gap_fill(fill_from, end + 1))
-            for raw in out:
-                self._write(conn, raw)
+        for raw in out:  # written outside the sequence lock
+            self._write(conn, raw)
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_s):
@@ -969,6 +1005,14 @@ class FixAcceptor:
 
 
 # ---------------------------------------------------------------------------------------- helpers
+def _seq_no(v: str | None, zero: bool = False) -> int | None:
+    """A sequence-number field as a positive int (0 too with ``zero``); None when it is not one."""
+    if v is None or not v.isdigit() or len(v) > 18:
+        return None
+    n = int(v)
+    return n if n > 0 or (zero and n == 0) else None
+
+
 def attach_fix_acceptor(exchange, port: int = 0, session: str = "NR", **kw) -> FixAcceptor:
     """A :class:`FixAcceptor` on a :class:`~framework.exchange.server.LocalExchange`'s engine and
     registered keys (call ``start()`` on the result)."""

@@ -118,7 +118,7 @@ def check(*, host: str, port: int, sender_comp_id: str, target_comp_id: str, key
     session = FixSession(cfg, signer, on_message=inbox.put)
     t0 = time.monotonic()
     try:
-        session.logon()
+        session.start()  # logs on once, then reconnects (an NR gap logs out and back in with 141=Y)
     except LogonError as e:
         step("logon", False, str(e))
         return 1
@@ -127,12 +127,21 @@ def check(*, host: str, port: int, sender_comp_id: str, target_comp_id: str, key
         return 1
     step("logon", True, f"logged on to {target_comp_id} at {host}:{port} in {(time.monotonic() - t0) * 1000:.0f} ms")
 
+    def logged_on() -> bool:
+        """Wait (up to the timeout) until the session is up again after a reconnect."""
+        deadline = time.monotonic() + timeout_s
+        while not session.logged_on:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     def wait_for(pred: Callable, what: str):
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not session.logged_on and inbox.empty():
-                return None, f"no {what} within {timeout_s:g} s" if left <= 0 else "session closed"
+            if left <= 0:
+                return None, f"no {what} within {timeout_s:g} s"
             try:
                 m = inbox.get(timeout=min(left, 0.2))
             except queue.Empty:
@@ -147,6 +156,7 @@ def check(*, host: str, port: int, sender_comp_id: str, target_comp_id: str, key
                 (Tag.OrdType, "2"), (Tag.Price, format_price(100, use_dollars)), (Tag.TimeInForce, "1"),
                 (Tag.ExecInst, "6")]
         try:
+            logged_on()
             seq = session.send(MsgType.NewOrderSingle, body)
         except FixSessionError as e:
             ok = step("order", False, str(e))
@@ -176,6 +186,7 @@ def check(*, host: str, port: int, sender_comp_id: str, target_comp_id: str, key
         if order_id is not None:
             cclid = f"{clid}-c"
             try:
+                logged_on()  # after a sequence gap the session reconnected: carry on
                 cseq = session.send(MsgType.OrderCancelRequest, [(Tag.ClOrdID, cclid), (Tag.OrigClOrdID, clid),
                                                                   (Tag.OrderID, order_id), (Tag.Side, "1"),
                                                                   (Tag.Symbol, order_ticker)])
@@ -202,7 +213,8 @@ def check(*, host: str, port: int, sender_comp_id: str, target_comp_id: str, key
                     text = verdict if m is None else (m.get(Tag.Text) or verdict)
                     ok = step("cancel", False, f"{text} -- check the order {order_id} by hand") and ok
     try:
-        answered = session.logout()
+        logged_on()
+        answered = session.stop()
     except OSError as e:
         answered = False
         say(f"  ({e})")

@@ -13,6 +13,7 @@ Messages are :class:`Message` objects: the ordered ``(tag, value)`` pairs, so re
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ __all__ = [
     "CodecError",
     "FrameDecoder",
     "GarbledError",
+    "MalformedFieldError",
     "Message",
     "SOH",
     "Tag",
@@ -349,21 +351,39 @@ class FrameDecoder:
             yield m
 
 
+class MalformedFieldError(GarbledError):
+    """A complete frame (BodyLength and CheckSum right) with a field that is not ``<int>=<text>``:
+    answered with a session Reject (373=0), not ignored like a garbled frame. ``frame`` is the
+    raw message, ``seq`` its MsgSeqNum (34) when readable."""
+
+    def __init__(self, text: str, frame: bytes) -> None:
+        super().__init__(text)
+        self.frame = frame
+        m = _SEQ_RE.search(frame)
+        self.seq = int(m.group(1)) if m else None
+        m = _TYPE_RE.search(frame)
+        self.msg_type = m.group(1).decode("ascii", "replace") if m else None
+
+
+_SEQ_RE = re.compile(rb"\x0134=(\d{1,18})\x01")
+_TYPE_RE = re.compile(rb"\x0135=([^\x01]{1,8})\x01")
+
+
 def _parse_frame(frame: bytes) -> Message:
     p = simplefix.FixParser()
     p.append_buffer(frame)
     try:
         fm = p.get_message()
     except Exception as e:  # simplefix raises its own error types for malformed fields
-        raise GarbledError(f"malformed field: {type(e).__name__}") from None
+        raise MalformedFieldError(f"malformed field: {type(e).__name__}", frame) from None
     if fm is None:
-        raise GarbledError("incomplete frame")
+        raise MalformedFieldError("malformed field (no tag=value structure)", frame)
     pairs = []
     for t, v in fm.pairs:
         try:
             pairs.append((int(t), v.decode("utf-8")))
         except (ValueError, UnicodeDecodeError):
-            raise GarbledError(f"undecodable field {t!r}") from None
+            raise MalformedFieldError(f"invalid tag number or undecodable value in field {t!r}", frame) from None
     if len(pairs) < 3 or pairs[2][0] != Tag.MsgType:
         raise GarbledError("MsgType (35) is not the third field")
     return Message(pairs, frame)

@@ -127,6 +127,8 @@ class FixSession:
         self.key = config.session_key
         self.state = SessionState.DISCONNECTED
         self._lock = threading.RLock()
+        self._wlock = threading.Lock()  # one writer on the socket at a time (resends write outside _lock)
+        self._deferred: list[bytes] = []  # resend frames built under _lock, written after it is released
         self._sock: socket.socket | None = None
         self._conn_id = 0
         self.next_out, self.next_in = self.store.get(self.key)
@@ -166,6 +168,7 @@ class FixSession:
             self._sock = sock
             self._decoder = FrameDecoder()
             self._pending.clear()
+            self._deferred = []
             self._resend_requested_to = None
             self._test_req_id = None
             self._logon_done.clear()
@@ -208,10 +211,11 @@ class FixSession:
             self._supervisor.start()
         return self
 
-    def stop(self) -> None:
-        """Clean Logout (waits up to ``logout_timeout_s`` for the reply), then close everything."""
+    def stop(self) -> bool:
+        """Clean Logout (waits up to ``logout_timeout_s`` for the reply), then close everything.
+        True if the acceptor answered the Logout."""
         self._stopping.set()
-        self.logout()
+        answered = self.logout()
         sup = self._supervisor
         if sup is not None and sup is not threading.current_thread():
             sup.join(timeout=5)
@@ -220,6 +224,7 @@ class FixSession:
         if t is not None and t is not threading.current_thread():
             t.join(timeout=2)
         self._ticker = None
+        return answered
 
     def logout(self, text: str | None = None) -> bool:
         """Send Logout and wait for the acceptor's; True if it answered. Closes the connection."""
@@ -305,7 +310,8 @@ class FixSession:
         sock = self._sock
         if sock is None:
             raise OSError("not connected")
-        sock.sendall(raw)
+        with self._wlock:
+            sock.sendall(raw)
         self._last_sent = self.monotonic()
 
     def _send_logon(self) -> None:
@@ -325,29 +331,47 @@ class FixSession:
             self._write(raw)
 
     def _resend(self, begin: int, end: int) -> None:
-        """Answer a ResendRequest for ``begin..end`` (0 = up to our last sent)."""
+        """Answer a ResendRequest for ``begin..end`` (0 = up to our last sent; the caller has
+        validated the range). Walks what the store holds, not every number of the range, and only
+        builds the frames here (under the lock): the reader writes them after releasing it."""
         last = self.next_out - 1
         if end == 0 or end > last:
             end = last
-        if begin > end:
-            # nothing sent in that range: gap-fill up to our next number
-            self._write(self._gap_fill(begin, self.next_out))
-            return
-        stored = {s: (t, st, raw) for s, t, st, raw in self.store.load_outbound(self.key, begin, end)}
-        fill_from: int | None = None
-        for seq in range(begin, end + 1):
-            item = stored.get(seq)
-            if item is None or item[0] in ADMIN_MSG_TYPES:
-                if fill_from is None:
-                    fill_from = seq
-                continue
-            if fill_from is not None:
-                self._write(self._gap_fill(fill_from, seq))
-                fill_from = None
-            msg_type, orig_st, raw = item
-            self._write(self._poss_dup_copy(raw, orig_st))
-        if fill_from is not None:
-            self._write(self._gap_fill(fill_from, end + 1))
+        out: list[bytes] = []
+        fill_from = begin
+        for seq, msg_type, orig_st, raw in self.store.load_outbound(self.key, begin, end):
+            if msg_type in ADMIN_MSG_TYPES:
+                continue  # session messages are never resent: covered by a GapFill
+            if seq > fill_from:
+                out.append(self._gap_fill(fill_from, seq))
+            out.append(self._poss_dup_copy(raw, orig_st))
+            fill_from = seq + 1
+        if fill_from <= end:
+            out.append(self._gap_fill(fill_from, end + 1))
+        self._deferred.extend(out)
+
+    def _resend_range(self, msg: Message) -> tuple[int, int] | None:
+        """The ResendRequest's (BeginSeqNo, EndSeqNo), or None after a session Reject: numbers
+        that are not integers (373=6), BeginSeqNo < 1 or beyond what we sent, EndSeqNo neither 0
+        nor >= BeginSeqNo (373=5)."""
+        last = self.next_out - 1
+        vals = []
+        for tag in (Tag.BeginSeqNo, Tag.EndSeqNo):
+            v = msg.get(tag)
+            n = _int(v)
+            if n is None:
+                self._reject(msg, 6 if v else 1, f"ResendRequest tag {tag} {'is not an integer' if v else 'missing'}",
+                             ref_tag=tag)
+                return None
+            vals.append(n)
+        b, e = vals
+        if b < 1 or b > last:
+            self._reject(msg, 5, f"ResendRequest BeginSeqNo {b} outside 1..{last} (what was sent)", ref_tag=Tag.BeginSeqNo)
+            return None
+        if e != 0 and e < b:
+            self._reject(msg, 5, f"ResendRequest EndSeqNo {e} below BeginSeqNo {b}", ref_tag=Tag.EndSeqNo)
+            return None
+        return b, e
 
     def _gap_fill(self, seq: int, new_seq: int) -> bytes:
         st = format_utc(self.time_ns())
@@ -398,6 +422,13 @@ class FixSession:
                         return
                     if conn_id != self._conn_id or self.state == SessionState.DISCONNECTED:
                         return
+                deferred, self._deferred = self._deferred, []
+            for raw in deferred:  # resends: the lock is free meanwhile (other sends interleave by seq)
+                try:
+                    self._write(raw)
+                except OSError as e:
+                    self._disconnect(f"send failed during a resend: {e}", conn_id)
+                    return
         with self._lock:
             if self.state == SessionState.LOGON_SENT and self._logon_error is None:
                 self._logon_error = ("connection closed by the acceptor before a Logon reply "
@@ -550,8 +581,9 @@ class FixSession:
         elif mt == MsgType.TestRequest:
             self._send(MsgType.Heartbeat, [(Tag.TestReqID, msg.get(Tag.TestReqID))])
         elif mt == MsgType.ResendRequest:
-            b, e = _int(msg.get(Tag.BeginSeqNo)) or 1, _int(msg.get(Tag.EndSeqNo)) or 0
-            self._resend(b, e)
+            rng = self._resend_range(msg)
+            if rng is not None:
+                self._resend(*rng)
         elif mt == MsgType.Logout:
             text = msg.get(Tag.Text)
             self.last_logout_text = text
@@ -574,9 +606,11 @@ class FixSession:
             except Exception:
                 log.exception("FIX: message handler failed")
 
-    def _reject(self, msg: Message, reason: int, text: str) -> None:
+    def _reject(self, msg: Message, reason: int, text: str, ref_tag: int | None = None) -> None:
+        log.warning("FIX: session Reject of inbound %s #%d: %s", msg.msg_type, msg.seq, text)
         try:
-            self._send(MsgType.Reject, [(Tag.RefSeqNum, msg.seq), (Tag.RefMsgType, msg.msg_type),
+            self._send(MsgType.Reject, [(Tag.RefSeqNum, msg.seq), (Tag.RefTagID, ref_tag),
+                                        (Tag.RefMsgType, msg.msg_type),
                                         (Tag.SessionRejectReason, reason), (Tag.Text, text)])
         except OSError:
             pass
