@@ -123,6 +123,19 @@ def test_no_side_uses_mirrored_prices():
     assert fills(eng) == [(15, "no", "sell", 45, 10, True)]
 
 
+def test_fidelity_counts_what_the_rule_refused():
+    bars = [flat(5, 45), bar(10, 42, 44, 40, 41, 500), flat(15, 39, vol=10), flat(20, 39, vol=10), flat(25, 50)]
+    eng, _ = run(bars, plan={5: [{"price": 40, "qty": 1}, {"price": 40, "qty": 5}], 20: [{"qty": 1}]})
+    # bar 10 touched 40 (twice: both orders); bar 15's cap (1 contract) went to the first order,
+    # so the second found it used up; bar 20 likewise; the market order met bar 25's open 50 + 1
+    counts = eng.broker.fidelity.counts
+    assert counts["bar_traded_at_limit_not_filled"] == 2
+    assert counts["bar_volume_share_used_up"] == 1
+    assert [(m, q) for m, _, _, _, q, _ in fills(eng)] == [(15, 1), (20, 1), (25, 1)]
+    eng, _ = run([flat(5, 50), bar(10, vol=0)], plan={5: [{}]})
+    assert eng.broker.fidelity.counts["bar_ioc_not_filled"] == 1
+
+
 def test_bar_without_trades_fills_nothing():
     bars = [flat(5, 45), bar(10, vol=0, bid=30, ask=35), flat(15, 39, vol=200)]
     eng, _ = run(bars, plan={5: [{"price": 40}]})

@@ -130,8 +130,14 @@ class BarRule:
                 price = self._taker_price(order, bar)
                 if price is not None and pool > 0:
                     pool -= broker._fill(order, price, want if want <= pool else pool, False, self.basis)
-            elif pool > 0 and self._traded_through(order, bar):
-                pool -= broker._fill(order, order.price, want if want <= pool else pool, True, self.basis)
+            elif self._traded_through(order, bar):
+                if pool > 0:
+                    pool -= broker._fill(order, order.price, want if want <= pool else pool, True, self.basis)
+                else:
+                    broker.fidelity.count("bar_volume_share_used_up")
+            elif bar.traded and bar.low <= self._yes_limit(order) <= bar.high:
+                # traded at the limit, not through it: the rule assumes the queue ahead took it all
+                broker.fidelity.count("bar_traded_at_limit_not_filled")
             status = order.status
             if status is OrderStatus.FILLED or status is OrderStatus.CANCELLED:
                 del state[order.order_id]
@@ -139,6 +145,8 @@ class BarRule:
                     broker._done_resting(order)  # a cash-capped cancel was already removed
             elif taker and (order.price is None or order.tif == "ioc"):
                 del state[order.order_id]
+                if not order.filled_qty:
+                    broker.fidelity.count("bar_ioc_not_filled")
                 broker._finish(order, OrderStatus.CANCELLED,
                                "IOC remainder cancelled" if order.filled_qty else "IOC not filled")
             elif taker:
@@ -158,6 +166,11 @@ class BarRule:
             price = max(open_own - self.spread, 1)
             ok = order.price is None or price >= order.price
         return price if ok else None
+
+    @staticmethod
+    def _yes_limit(order: Order) -> int:
+        """A limit order's price on the YES scale (a NO price p is the YES price $1 - p)."""
+        return order.price if order.side == "yes" else DOLLAR - order.price
 
     @staticmethod
     def _traded_through(order: Order, bar: Bar) -> bool:
