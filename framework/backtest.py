@@ -37,7 +37,9 @@ _MODEL_OPTIONS = {
     "crossed_books": "crossed or locked data books: 'skip' (default: never matched) or 'match'",
     "level_refill": "what we took at a level refills on a new size there ('change', default) or only "
                     "by its growth ('growth')",
-    "latency": "order and cancel latency to the simulated exchange: ns or e.g. '50ms' (default 0)",
+    "latency": "'50ms' (order/cancel latency, default 0), or legs {entry=.., response=.., market_data=..} of "
+               "durations / 'lognormal:median=20ms,sigma=0.5' / 'uniform:low=..,high=..' / 'profile:PATH'; "
+               "or 'profile:PATH' (kalshi latency); seeded by seed",
     "kinds": "data kinds to replay: 'auto' or a list of 'quotes', 'book', 'trades', or ['candles'] alone",
     "candle_period": "minutes of the candles replayed (default: the catalog's only period)",
     "bar_volume_share": "candles: most of a bar's volume our orders may take, default '0.1'",

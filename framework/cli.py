@@ -26,6 +26,7 @@ _PLUGINS = [
     ("framework.doctor", "doctor"),
     ("framework.kalshi.fix_check", "fix-check"),
     ("framework.live.cli", "run / paper / live / kill"),
+    ("framework.live.latency_cli", "latency"),
     ("framework.sweep_cli", "sweep"),
 ]
 

@@ -99,7 +99,7 @@ class Strategy:
 
     def book(self, ticker: str) -> OrderBook | None:
         """The current book of a market, or ``None`` before its first update."""
-        return self._require_engine().books.get(ticker)
+        return self._require_engine().strategy_books.get(ticker)  # delayed view under market-data latency
 
     def open_orders(self, ticker: str | None = None) -> list[Order]:
         return self._require_engine().open_orders(ticker)

@@ -53,6 +53,7 @@ from ..model.fees import FeeModel
 from ..model.orders import Fill, Order, OrderStatus, Trade
 from ..units import CONTRACT, DOLLAR, contracts, notional
 from .fidelity import Fidelity
+from .latency import DelayedReports, parse_latency
 from .queue_models import MODELS as QUEUE_MODELS
 from .queue_models import make_queue_model
 
@@ -67,23 +68,6 @@ _HIDDEN = -1  # level state: the data cannot show this price now (top of book, b
 _NO_LIQUIDITY = "no liquidity on the opposite side"
 # [broker] options passed through to the constructor by name (run_backtest, paper runner)
 BROKER_OPTIONS = ("queue_model", "queue_power", "seed", "unknown_size_contracts", "crossed_books", "level_refill")
-
-
-def _latency_ns(value: int | str) -> int:
-    """``latency`` as int ns: an int (ns) >= 0, or a duration such as ``"50ms"`` or ``"0"``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"latency must be >= 0 ns, got {value}")
-        return value
-    import pandas as pd  # parsing a config value once, not on the hot path
-
-    try:
-        ns = int(pd.Timedelta(value).value) if isinstance(value, str) else None
-    except (ValueError, TypeError):
-        ns = None
-    if ns is None or ns < 0:
-        raise ValueError(f"latency must be a duration >= 0 such as '50ms' or an int of ns, got {value!r}")
-    return ns
 
 
 def _unknown_size(value) -> int:
@@ -131,7 +115,11 @@ class SimulatedBroker:
                  unknown_size_contracts: int | float | str = DEFAULT_UNKNOWN_SIZE_CONTRACTS,
                  crossed_books: str = "skip", level_refill: str = "change", queue_power: float = 2.0,
                  seed: int = 0, fidelity: Fidelity | None = None, bar_rule=None) -> None:
-        self.latency = _latency_ns(latency)
+        # entry / response / market_data legs (framework.brokers.latency); the engine reads market_data
+        self.latencies = parse_latency(latency, seed)
+        self.latency = max(self.latencies.constant_entry_ns, 0)  # constant entry latency (0: off or random)
+        self._entry = self.latencies.entry
+        self.market_data_latency = self.latencies.market_data
         # candle replay: bars fill orders by this rule, never the derived book (brokers/bar_fills.py)
         self.bar_rule = bar_rule
         self.queue = make_queue_model(queue_model, power=queue_power, seed=seed)
@@ -149,6 +137,7 @@ class SimulatedBroker:
         fid.model("level_refill", level_refill)
         fid.model("unknown_size_contracts", self.unknown_size / CONTRACT)
         fid.model("crossed_books", crossed_books)
+        fid.model("latency", self.latencies.describe())
         if queue_model in ("power", "log"):
             fid.model("seed", seed)
         self.resting: dict[str, list[Order]] = {}
@@ -165,20 +154,28 @@ class SimulatedBroker:
         self.n_rested = 0  # orders that started resting
 
     def bind(self, sink, books: dict[str, OrderBook], portfolio) -> None:
-        self.sink = sink
+        # response latency: acks and fills reach the engine later (a wrapper, so no cost when off)
+        self.sink = sink if self.latencies.response is None else DelayedReports(sink, self.latencies.response)
         self.books = books
         self.portfolio = portfolio
 
+    def flush(self) -> None:
+        """End of the run: deliver reports still in flight under response latency."""
+        if isinstance(self.sink, DelayedReports):
+            self.sink.flush()
+
     # ---- order entry ------------------------------------------------------------------------
     def submit(self, order: Order) -> None:
-        if self.latency:
-            self.sink.call_at(self.sink.now + self.latency, self._arrive, order)
+        entry = self._entry
+        if entry is not None:
+            self.sink.call_at(entry.arrival(self.sink.now), self._arrive, order)
         else:
             self._arrive(order)
 
     def cancel(self, order: Order) -> None:
-        if self.latency:
-            self.sink.call_at(self.sink.now + self.latency, self._cancel_arrive, order)
+        entry = self._entry
+        if entry is not None:  # the same channel as orders: a cancel never overtakes its order
+            self.sink.call_at(entry.arrival(self.sink.now), self._cancel_arrive, order)
         else:
             self._cancel_arrive(order)
 

@@ -55,7 +55,9 @@ BROKER_KEYS = {
     "bar_volume_share": "candles: most of a bar's volume our orders may take (default '0.1')",
     "bar_spread_cents": "candles: cents over/under the next bar's open for marketable orders (default 1)",
     "batch_size": "Parquet rows per batch (default 65536)",
-    "latency": "order/cancel latency to the simulated exchange, e.g. '50ms' (default 0)",
+    "latency": "'50ms' (order/cancel latency, default 0), or legs {entry=.., response=.., market_data=..} of "
+               "durations / 'lognormal:median=20ms,sigma=0.5' / 'uniform:low=..,high=..' / 'profile:PATH'; "
+               "or 'profile:PATH' (kalshi latency); seeded by seed",
     "queue_model": "'none' (default: prints at a resting order's price never fill it), 'trades' "
                    "(they fill it once they use up the size displayed ahead of it), 'power' or 'log' "
                    "(probabilistic: cancellations move it up too; docs/simulation.md)",

@@ -140,6 +140,17 @@ class Engine:
         self._on_bar = _overrides(strategy, "on_bar")
         self._on_fill = _overrides(strategy, "on_fill")
         self._on_order = _overrides(strategy, "on_order")
+        # market-data latency (the broker's ``market_data_latency`` channel, framework.brokers.latency):
+        # the strategy gets copies of books and the prints that much later; ``strategy_books`` is
+        # its view. Off, it is the same dict and the hot loops are unchanged (no cost).
+        self.strategy_books = self.books
+        self._md = getattr(broker, "market_data_latency", None)
+        if self._md is not None:
+            self.strategy_books = {}
+            self._md_on_book, self._md_on_trade = self._on_book, self._on_trade
+            self._on_book = self._delay_book
+            if self._on_trade is not None:
+                self._on_trade = self._delay_trade
 
     # ---- scheduling -----------------------------------------------------------------------
     def _schedule(self, ts: int, kind: int, payload: Any) -> None:
@@ -322,6 +333,17 @@ class Engine:
         settlements due then, before timers): how a simulated broker delays orders by a latency."""
         self._schedule(ts, _CALL, (fn, arg))
 
+    def _delay_book(self, book: OrderBook) -> None:
+        self._schedule(self._md.arrival(self.now), _CALL, (self._deliver_book, book.copy()))
+
+    def _deliver_book(self, snap: OrderBook) -> None:
+        self.strategy_books[snap.ticker] = snap
+        if self._md_on_book is not None:
+            self._md_on_book(snap)
+
+    def _delay_trade(self, trade: Trade) -> None:
+        self._schedule(self._md.arrival(self.now), _CALL, (self._md_on_trade, trade))
+
     def order_update(self, order: Order) -> None:
         order.updated_ts = self.now
         if self._debug:
@@ -405,6 +427,10 @@ class Engine:
             gc.set_threshold(*gc_threshold)
         final = self.end - 1 if self.end is not None else max(self._last_ts, self._last_settle_ts())
         self._fire_due(final)
+        flush = getattr(self.broker, "flush", None)  # reports still in flight (response latency)
+        if flush is not None:
+            flush()
+            self._drain()
         if self.now < final and self.end is not None:
             self.now = final
         self._sample_equity(self.now)

@@ -106,6 +106,15 @@ class OrderBook:
         other = "no" if side == "yes" else "yes"
         return [(DOLLAR - p, s) for p, s in self.levels(other)]
 
+    def copy(self) -> OrderBook:
+        """An independent snapshot (market-data latency delivers the book as it was)."""
+        b = OrderBook.__new__(OrderBook)
+        b.ticker, b.ts, b.seq, b.depth_known = self.ticker, self.ts, self.seq, self.depth_known
+        b.yes_bid, b.no_bid, b.yes_bid_size, b.no_bid_size = self.yes_bid, self.no_bid, self.yes_bid_size, \
+            self.no_bid_size
+        b._yes, b._no = dict(self._yes), dict(self._no)
+        return b
+
     # ---- mutation (engine only) ------------------------------------------------------------
     def set_top(self, ts: int, yes_bid: int, no_bid: int, yes_bid_size: int | None,
                 no_bid_size: int | None) -> None:
