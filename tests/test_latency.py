@@ -206,3 +206,16 @@ def test_latency_cli_errors_are_one_line(tmp_path, capsys):
     assert "no acked orders and no fills" in capsys.readouterr().err
 
 
+
+
+def test_the_worked_example_of_docs_simulation_timing(tmp_path):
+    t0 = "2026-01-01T00:10:00"
+    quotes = [q(f"{t0}.000", 40, 50, 100, 100), q(f"{t0}.012", 40, 48, 100, 100), q(f"{t0}.100", 40, 48, 100, 100)]
+    s = Probe({})
+    s.script = {at(f"{t0}.000"): lambda s, b: s.buy(TK, contracts(5))}
+    run_backtest_in(tmp_path, s, quotes=quotes, latency={"entry": "20ms", "response": "15ms", "market_data": "5ms"})
+    book0 = [x for x in s.seen if x[0] == "book"][0]
+    assert book0[1] == at(f"{t0}.005") and book0[3] == cents(40)
+    (fill,) = [x for x in s.seen if x[0] == "fill"]
+    assert fill == ("fill", at(f"{t0}.040"), at(f"{t0}.025"), contracts(5))
+    assert s.fills[0].price == cents(52)
