@@ -9,13 +9,18 @@ Every authenticated request carries three headers:
   ``/trade-api/v2``) and has the query string cut off. The body is not signed.
 
 Key material and signatures never appear in ``repr()``, ``str()``, log records or exception
-messages produced here.
+messages produced here. The ``websockets`` library logs every handshake header at DEBUG (the
+signed upgrade request on ``websockets.client``, what a server received on ``websockets.server``);
+importing this module attaches :class:`RedactSignatureFilter` to those loggers, so ``--debug``
+(or any DEBUG logging configuration) shows ``KALSHI-ACCESS-SIGNATURE: <redacted>``.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -33,6 +38,7 @@ __all__ = [
     "KEY_PATH_ENV",
     "KEY_PEM_ENV",
     "KalshiSigner",
+    "RedactSignatureFilter",
     "generate_key_pair",
     "load_private_key",
     "load_public_key",
@@ -49,6 +55,43 @@ KEY_FILE_FLAG = "--key-file"  # the CLI flag named in error messages
 HEADER_KEY = "KALSHI-ACCESS-KEY"
 HEADER_TIMESTAMP = "KALSHI-ACCESS-TIMESTAMP"
 HEADER_SIGNATURE = "KALSHI-ACCESS-SIGNATURE"
+
+
+#: loggers of libraries that log request headers at DEBUG (websockets' handshake dumps)
+HEADER_LOGGERS = ("websockets.client", "websockets.server")
+REDACTED = "<redacted>"
+_SIGNATURE_RE = re.compile(r"(kalshi-access-signature\W*)[^\s,;'\"}\]]+", re.IGNORECASE)
+
+
+class RedactSignatureFilter(logging.Filter):
+    """Rewrites a log record so that no ``KALSHI-ACCESS-SIGNATURE`` value survives: websockets'
+    ``"> %s: %s"`` header lines get ``<redacted>`` as the value, and any other message naming the
+    header has what follows it replaced. Records are kept (the handshake stays debuggable)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (isinstance(args, tuple) and len(args) >= 2 and isinstance(args[0], str)
+                and args[0].lower() == HEADER_SIGNATURE.lower()):
+            record.args = (args[0], REDACTED, *args[2:])
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is the logging module's problem, not ours
+            return True
+        if HEADER_SIGNATURE.lower() in text.lower():
+            record.msg, record.args = _SIGNATURE_RE.sub(lambda m: m.group(1) + REDACTED, text), None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactSignatureFilter` to :data:`HEADER_LOGGERS` (idempotent)."""
+    for name in HEADER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSignatureFilter) for f in logger.filters):
+            logger.addFilter(RedactSignatureFilter())
+
+
+install_log_redaction()  # whoever signs requests imports this module first
 
 
 def _pss() -> padding.PSS:
