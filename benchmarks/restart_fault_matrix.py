@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from framework.live.journal import Journal  # noqa: E402
 from framework.live.killswitch import query_status, send_kill  # noqa: E402
-from framework.live.testing import local_exchange, wait_for, write_live_config  # noqa: E402
+from framework.live.testing import local_exchange, start_live_process, wait_for, write_live_config  # noqa: E402
 
 T, T2 = "KXLOCALTEMP-26JAN01-B1", "KXLOCALRATE-26JAN02-B2"
 
@@ -63,12 +63,7 @@ FIX_FAULTS = [
 
 
 def _start(cfg: Path, tmp: Path, n: int, **env_extra: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_LIVE_")}
-    env.update(env_extra, KALSHI_LIVE_HOOK_DIR=str(tmp / "hooks"))
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    log = open(tmp / f"runner-{n}.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "framework.live.cli", "live", str(cfg)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return start_live_process(cfg, tmp, REPO, **env_extra)  # log runner-<n>.log
 
 
 def _wait(proc: subprocess.Popen, timeout: float = 60) -> int:

@@ -20,7 +20,7 @@ import pytest
 
 from framework.live.journal import Journal
 from framework.live.killswitch import query_status, send_kill
-from framework.live.testing import local_exchange, wait_for, write_live_config
+from framework.live.testing import local_exchange, start_live_process, wait_for, write_live_config
 from framework.model.orders import ACTIVE_STATUSES, OrderStatus
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,15 +39,7 @@ def setup(tmp_path):
 
 
 def start(cfg: Path, tmp: Path, **env_extra: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.pop("KALSHI_LIVE_CRASH_AT", None)
-    env.pop("KALSHI_LIVE_PAUSE_AT", None)
-    env.update(env_extra)
-    env["KALSHI_LIVE_HOOK_DIR"] = str(tmp / "hooks")
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    log = open(tmp / f"runner-{len(list(tmp.glob('runner-*.log')))}.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "framework.live.cli", "live", str(cfg)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return start_live_process(cfg, tmp, REPO, **env_extra)
 
 
 def wait_exit(proc: subprocess.Popen, timeout: float = 30.0) -> int:

@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +24,8 @@ from ..model.book import OrderBook
 from ..model.portfolio import Portfolio
 from ..units import DOLLAR
 
-__all__ = ["RecordingSink", "ReplayAsLiveFeed", "local_exchange", "run_in_thread", "wait_for", "write_live_config"]
+__all__ = ["RecordingSink", "ReplayAsLiveFeed", "local_exchange", "run_in_thread", "start_live_process", "wait_for",
+           "write_live_config"]
 
 STARTING_BALANCE = 10_000 * DOLLAR
 
@@ -144,3 +148,17 @@ def run_in_thread(runner) -> tuple[threading.Thread, dict]:
     t = threading.Thread(target=target, daemon=True)
     t.start()
     return t, box
+
+
+def start_live_process(cfg: str | Path, tmp: str | Path, repo: str | Path, **env_extra: str) -> subprocess.Popen:
+    """``python -m framework.live.cli live CFG`` in a subprocess (kill -9 tests and the fault
+    matrix): ``KALSHI_LIVE_*`` hooks only from ``env_extra``, hook files in ``<tmp>/hooks``,
+    ``repo`` first on PYTHONPATH, output in ``<tmp>/runner-<n>.log``."""
+    tmp = Path(tmp)
+    env = {k: v for k, v in os.environ.items() if k not in ("KALSHI_LIVE_CRASH_AT", "KALSHI_LIVE_PAUSE_AT")}
+    env.update(env_extra)
+    env["KALSHI_LIVE_HOOK_DIR"] = str(tmp / "hooks")
+    env["PYTHONPATH"] = str(repo) + os.pathsep + env.get("PYTHONPATH", "")
+    log = open(tmp / f"runner-{len(list(tmp.glob('runner-*.log')))}.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "framework.live.cli", "live", str(cfg)], cwd=repo, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
