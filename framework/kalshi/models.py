@@ -84,8 +84,9 @@ def _dec(value: Any, obj: str, fld: str) -> Decimal:
         raise KalshiParseError(obj, fld, f"{value!r} is not a number in field") from None
     if not d.is_finite():
         raise KalshiParseError(obj, fld, f"{value!r} is not finite in field")
-    # checked before any arithmetic: scaling 1e999999 to an int would take seconds
-    if d and not -MAX_EXPONENT <= d.adjusted() <= MAX_EXPONENT:
+    # checked before any arithmetic: scaling 1e999999 to an int would take seconds (tiny values are
+    # cheap: they round or fail the precision check)
+    if d and d.adjusted() > MAX_EXPONENT:
         raise KalshiParseError(obj, fld, f"{value!r} is out of range in field")
     return d
 
