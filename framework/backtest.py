@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .analysis.probes import DEFAULT_HORIZONS, MidProbes
 from .analysis.results import Result
 from .brokers.bar_fills import BarRule
 from .brokers.simulated import BROKER_OPTIONS, SimulatedBroker
@@ -49,6 +50,8 @@ _MODEL_OPTIONS = {
     "batch_size": "Parquet rows per batch (memory bound), default 65536",
     "equity_interval": "equity sampling interval (ns or e.g. '1h'); None disables",
     "progress": "show a progress bar (True/False)",
+    "score_horizons": "horizons before each close at which the market's mid is scored, e.g. ['1h', '24h'] "
+                      "(default); [] disables",
 }
 
 
@@ -158,6 +161,10 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
     source = getattr(type(strat), "__kalshi_source__", None)  # a strategy loaded from a .py file
     info = {"strategy": source or f"{type(strat).__module__}:{type(strat).__name__}", "params": strat.params,
             "markets": len(market_rows), "start": start_ns, "end": end_ns}
+    options = {k: v for k, v in sorted(model_options.items()) if k not in ("progress", "batch_size")}
+    if options:
+        info["options"] = options  # the simulation options as run (the report's "models used")
+    probes = MidProbes(engine, _horizons(model_options.get("score_horizons", DEFAULT_HORIZONS)))
     try:
         engine.run()
     except StrategyError as err:  # keep what the run did up to the failure, for the run folder
@@ -167,7 +174,7 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
         if bar is not None:
             bar.close()
         feed.close()
-    return Result.from_engine(engine, info)
+    return Result.from_engine(engine, info, probes)
 
 
 def _partial_result(engine: Engine, info: dict[str, Any]) -> Result | None:
@@ -175,3 +182,11 @@ def _partial_result(engine: Engine, info: dict[str, Any]) -> Result | None:
         return Result.from_engine(engine, {**info, "failed": True})
     except Exception:  # the failure may have left state half-updated: no partial results then
         return None
+
+
+def _horizons(values) -> dict[str, int]:
+    from .core.engine import parse_duration
+
+    if isinstance(values, str):
+        values = [values]
+    return {str(v): parse_duration(v) for v in values}

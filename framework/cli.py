@@ -28,6 +28,7 @@ _PLUGINS = [
     ("framework.live.cli", "run / paper / live / kill"),
     ("framework.live.latency_cli", "latency"),
     ("framework.sweep_cli", "sweep"),
+    ("framework.analysis.cli", "report / compare"),
 ]
 
 
@@ -55,6 +56,7 @@ def _add_backtest(sub) -> None:
     p.add_argument("--end", help="end time, exclusive")
     p.add_argument("--out", help="run folder to write (default runs/<config name>)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-report", action="store_true", help="skip report.html (`kalshi report RUN_DIR` builds it later)")
     p.set_defaults(func=_cmd_backtest)
 
 
@@ -76,6 +78,7 @@ def _cmd_backtest(args) -> int:
 def backtest_from_config(cfg, args) -> int:
     """Run a backtest from a parsed config plus command-line overrides; print the summary and
     write the run folder. Shared by ``kalshi backtest`` and ``kalshi run --mode backtest``."""
+    from .analysis.report import collect_warnings, write_report, write_run_files
     from .backtest import run_backtest
 
     strategy = args.strategy or cfg.strategy
@@ -109,7 +112,7 @@ def backtest_from_config(cfg, args) -> int:
     from .logs import run_log
 
     debug = bool(getattr(args, "debug", False))
-    with run_log(out, debug=debug):
+    with run_log(out, debug=debug), collect_warnings() as warned:
         try:
             result = run_backtest(strategy_cls, catalog, markets=markets,
                                   start=getattr(args, "start", None) or cfg.start,
@@ -123,10 +126,21 @@ def backtest_from_config(cfg, args) -> int:
         return _strategy_failed(failed, out, debug)
     elapsed = time.perf_counter() - t0
     result.write(out)
+    write_run_files(out, catalog=catalog, config=cfg.path, warnings=warned)
     n = result.metrics["n_events"]
     print(result.summary())
     print(f"\n  {n:,} events in {elapsed:.2f} s ({n / max(elapsed, 1e-9):,.0f} events/s); "
-          f"wrote {out}/ (metrics.json, fills.parquet, orders.parquet, equity.parquet, fidelity.json)")
+          f"wrote {out}/ (metrics.json, fills.parquet, orders.parquet, equity.parquet, fidelity.json, ...)")
+    if not getattr(args, "no_report", False):
+        try:
+            report, seconds = write_report(out)
+        except Exception as exc:  # the results are written; a plotting failure must not hide them
+            if getattr(args, "debug", False):
+                raise
+            print(f"kalshi: warning: report.html not written: {_one_line(exc)} (kalshi --debug report {out})",
+                  file=sys.stderr)
+        else:
+            print(f"  report: {report} ({seconds:.2f} s; rebuild with `kalshi report {out}`)")
     return 0
 
 
@@ -219,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     known = ("CLIError", "ConfigError", "CatalogError", "UnitError", "ValueError", "TypeError",
-             "StrategyLoadError")
+             "StrategyLoadError", "ReportError")
     prefix = "" if type(exc).__name__ in known else f"{type(exc).__name__}: "
     return prefix + " ".join(text.split())
 

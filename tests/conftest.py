@@ -1,4 +1,4 @@
-"""Fixtures shared by the live-path tests."""
+"""Fixtures shared by several test modules (the live path, the run report)."""
 
 from __future__ import annotations
 
@@ -15,3 +15,13 @@ def exch(tmp_path):
     ex.step(3)
     yield ex, kid, priv
     ex.stop()
+
+
+@pytest.fixture(scope="session")
+def report_dir(tmp_path_factory):
+    """A run folder of the bundled example written by `kalshi backtest` (with report.html)."""
+    from framework.cli import main
+
+    out = tmp_path_factory.mktemp("run") / "longshot"
+    assert main(["backtest", "--out", str(out), "--no-progress"]) == 0
+    return out

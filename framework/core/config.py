@@ -46,6 +46,7 @@ RUN_KEYS = {
     "starting_cash": "starting cash in dollars, e.g. '10000'",
     "out": "folder for run outputs (default runs/<config name>)",
     "equity_interval": "equity sampling interval, e.g. '1h'",
+    "score_horizons": "horizons before close at which the market's mid is scored, e.g. ['1h', '24h']",
 }
 BROKER_KEYS = {
     "netting": "net YES against NO (default true)",
@@ -88,6 +89,7 @@ class RunConfig:
     starting_cash: int | None = None
     out: Path | None = None
     equity_interval: str | None = "1h"
+    score_horizons: list[str] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     broker: dict[str, Any] = field(default_factory=dict)
     live: dict[str, Any] = field(default_factory=dict)  # raw [live] table (framework.live.config)
@@ -98,6 +100,8 @@ class RunConfig:
         if self.series is not None:
             opts["series"] = self.series
         opts["equity_interval"] = self.equity_interval
+        if self.score_horizons is not None:
+            opts["score_horizons"] = self.score_horizons
         return opts
 
 
@@ -172,6 +176,11 @@ def parse_run(p: Path, raw: dict[str, Any]) -> RunConfig:
         cfg.out = resolve_path(base, run["out"])
     if "equity_interval" in run:
         cfg.equity_interval = run["equity_interval"]
+    if "score_horizons" in run:
+        h = run["score_horizons"]
+        if not isinstance(h, list) or not all(isinstance(v, str) for v in h):
+            raise ConfigError(f"{p}: [run] score_horizons must be a list of durations such as ['1h', '24h']")
+        cfg.score_horizons = h
     return cfg
 
 

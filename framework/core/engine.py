@@ -29,6 +29,7 @@ from ..model.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, Settlement
 from ..model.portfolio import Portfolio
 from ..strategy import Strategy
 from ..units import DOLLAR
+from .equity import EquityPath
 from .events import BOOK, CANDLE, IDLE, MIXED, QUOTE, TRADE
 from .strategy_errors import strategy_error
 
@@ -92,12 +93,13 @@ class Engine:
         self.order_log: list[Order] = []  # every order ever submitted, in submission order
         self.fills: list[Fill] = []
         self.equity: list[tuple[int, int, int]] = []  # (ts, cash, open value at bid)
-        self.records: list[tuple[int, str, Any]] = []
-        self.predictions: list[tuple[int, str, float]] = []
-        self.settlements: list[Settlement] = []
-        self.subscribed: set[str] = set()
         # last YES print per market: the mark of markets without a book (trades-only data)
         self.last_trade: dict[str, int] = {}
+        self.equity_path = EquityPath(portfolio, self.books, self.last_trade)  # every change, for drawdown metrics
+        self.records: list[tuple[int, str, Any]] = []
+        self.predictions: list[tuple[int, str, float, int | None]] = []  # (ts, ticker, p, mid then)
+        self.settlements: list[Settlement] = []
+        self.subscribed: set[str] = set()
         self.trade_marked: set[str] = set()  # markets whose open position was marked at a print
         self.n_events = 0
         self._debug = False
@@ -246,6 +248,8 @@ class Engine:
         self._drain()
         result = self._results[ticker]
         payout, net = self.portfolio.settle(ticker, result)
+        if ticker in self.equity_path.held:
+            self.equity_path.changed(ticker, ts)
         s = Settlement(ticker, result, ts, payout, net)
         self.settlements.append(s)
         in_scope = net != 0 or not self.subscribed or ticker in self.subscribed
@@ -325,7 +329,8 @@ class Engine:
         p = float(probability)
         if not 0.0 <= p <= 1.0 or math.isnan(p):
             raise ValueError(f"probability must be within [0, 1], got {probability!r}")
-        self.predictions.append((self.now, ticker, p))
+        book = self.books.get(ticker)  # the market's own forecast at that moment, to score against
+        self.predictions.append((self.now, ticker, p, book.mid if book is not None else None))
 
     # ---- EventSink (called by brokers) ------------------------------------------------------
     def call_at(self, ts: int, fn: Callable[[Any], None], arg: Any) -> None:
@@ -359,6 +364,7 @@ class Engine:
         if self._debug:
             log.debug("fill %r", fill)
         self.portfolio.apply_fill(fill.ticker, fill.side, fill.action, fill.price, fill.qty, fill.fee)
+        self.equity_path.changed(fill.ticker, self.now)
         self.fills.append(fill)
         if order.status == OrderStatus.FILLED:
             self.open.pop(order.order_id, None)
@@ -415,6 +421,7 @@ class Engine:
             self.now = self.start
         elif self._first_open is not None:
             self.now = self._first_open  # the clock starts when the run's first market opens
+        self.equity_path.start(self.now)
         strategy.on_start()
         self._drain()
         # Long runs accumulate orders and fills; frequent young-generation collections would
@@ -467,6 +474,7 @@ class Engine:
         on_book = self._on_book
         queue = self._queue
         drain = self._drain
+        held, mark = self.equity_path.held, self.equity_path.mark
         ts = self._last_ts
         for ts, tk, yb, nb, ybs, nbs in zip(*cols):
             if ts >= self._next_due:
@@ -483,6 +491,8 @@ class Engine:
             book.no_bid_size = nbs if nb else None
             if book.depth_known:
                 book.drop_depth()
+            if tk in held:  # exact equity path: revalue markets we hold when their bid may move
+                mark(book)
             if tk in active:  # only markets with our resting orders or taken liquidity
                 broker_on_book(book)
                 if queue:
@@ -503,6 +513,7 @@ class Engine:
         # book whose snapshot rows are being applied: callbacks wait for the end of the group,
         # which may lie in a later chunk (the state lives on the engine between chunks)
         snap_book, snap_ts = self._snap_book, self._snap_ts
+        held, mark = self.equity_path.held, self.equity_path.mark
         ts = self._last_ts
         for ts, tk, is_yes, price, size, seq, snapshot in zip(*cols):
             if snap_book is not None and (not snapshot or snap_book.ticker != tk or snap_ts != ts):
@@ -524,6 +535,8 @@ class Engine:
                 book.set_level(is_yes, price, size)
                 continue
             book.set_level(is_yes, price, size)
+            if tk in held:
+                mark(book)
             if tk in active:
                 broker_on_book(book)
                 if queue:
@@ -543,6 +556,8 @@ class Engine:
             self._book_done(book, self.broker.active, self.broker.on_book, self._on_book)
 
     def _book_done(self, book, active, broker_on_book, on_book) -> None:
+        if book.ticker in self.equity_path.held:
+            self.equity_path.mark(book)
         if book.ticker in active:
             broker_on_book(book)
             self._drain()
@@ -557,12 +572,15 @@ class Engine:
         queue = self._queue
         drain = self._drain
         last_trade = self.last_trade
+        held, mark_print = self.equity_path.held, self.equity_path.mark_print
         ts = self._last_ts
         for ts, tk, trade_id, yes_price, count, taker_side in zip(*cols):
             if ts >= self._next_due:
                 self._fire_due(ts)
             self.now = ts
             last_trade[tk] = yes_price  # one dict store per print: marks for trades-only data
+            if tk in held:  # exact equity path (a print moves the mark only without a book)
+                mark_print(tk, ts)
             if tk in active or on_trade is not None:
                 trade = Trade(ts, tk, trade_id, yes_price, count, taker_side)
                 if tk in active:
