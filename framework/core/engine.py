@@ -616,6 +616,8 @@ class Engine:
             book.ts = ts
             book.yes_bid, book.no_bid = closing_quote(row[8], row[9])
             book.yes_bid_size = book.no_bid_size = None  # a bar says nothing about displayed sizes
+            if tk in self.equity_path.held:  # exact equity path: the mark moved to the bar's close
+                self.equity_path.mark(book)
             bar = Bar(*row) if on_bar is not None or tk in active else None
             if tk in active:
                 self.broker.on_bar(bar)
