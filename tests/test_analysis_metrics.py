@@ -269,3 +269,22 @@ def test_score_horizons_from_config(tmp_path):
     cfg_file.write_text('[run]\nscore_horizons = "30min"\n')
     with pytest.raises(ConfigError, match="score_horizons must be a list"):
         load_config(cfg_file)
+
+
+def test_equity_path_marks_trades_only_markets_at_the_last_print():
+    """A market with no book is valued at its last print (as Engine.marks does), print by print."""
+    from framework.core.equity import EquityPath
+    from framework.model.portfolio import Portfolio
+
+    pf = Portfolio(dollars(100))
+    last: dict[str, int] = {}
+    path = EquityPath(pf, {}, last)
+    path.start(0)
+    last["A"] = cents(40)
+    pf.apply_fill("A", "no", "buy", cents(60), 10 * CONTRACT, 0)  # 10 NO at 60c: marked at 1 - 40c
+    path.changed("A", 1)
+    last["A"] = cents(30)
+    path.mark_print("A", 2)  # NO now worth 70c
+    # the fill left equity at $100 (cash 94 + 10 x 60c), so only the print adds a point
+    assert list(path.equity) == [dollars(100), dollars(101)]
+    assert list(path.ts) == [0, 2]
