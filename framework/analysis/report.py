@@ -161,7 +161,7 @@ def build_report(run_dir: str | Path, price_markets: int = PRICE_MARKETS) -> str
         shown = dict(sorted(exposure.items(), key=lambda kv: -max(abs(q) for q in kv[1][1]))[:EXPOSURE_MARKETS])
         more = len(exposure) - len(shown)
         sections.append(_figure_section("Exposure by market", figures.exposure_figure(shown),
-                                        "Contracts held per market (+YES / -NO), from the fills and settlements."
+                                        "Contracts held per market (YES or NO, stacked), from the fills and settlements."
                                         + (f" The {len(shown)} largest of {len(exposure)} markets;"
                                            f" {more} more not drawn." if more else "")))
         sections.append(_price_section(d, fills, markets, settled_at, price_markets, notes))
