@@ -165,6 +165,7 @@ def _split(cfg, split_by: str | None, train: float | str):
 def run_task(task: SweepTask) -> dict[str, Any]:
     """Run one backtest of a sweep and write its run folder; never raises (errors are rows)."""
     try:
+        from .analysis.report import collect_warnings, write_run_files
         from .backtest import run_backtest
         from .core.config import load_config
         from .logs import quiet_console, run_log
@@ -183,10 +184,12 @@ def run_task(task: SweepTask) -> dict[str, Any]:
         params = dict(cfg.params)
         params.update(task.params)
         cls = load_strategy(cfg.strategy, [Path(task.config).parent])
-        with quiet_console(), run_log(task.out):  # each run's log lines go to its own run.log
+        with quiet_console(), run_log(task.out), collect_warnings() as warned:  # logs go to each run.log
             result = run_backtest(cls, cfg.catalog, markets=task.markets, start=task.start, end=task.end,
                                   params=params, starting_cash=cfg.starting_cash, risk=risk, **opts)
         result.write(task.out)
+        # what `kalshi report RUN_DIR` reads, so any combination's report can be built on demand
+        write_run_files(task.out, catalog=cfg.catalog, config=cfg.path, warnings=warned)
         metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float, Decimal, str))
                    and not isinstance(v, bool)}
         return {"index": task.index, "split": task.split, "ok": True, "error": None, "run_dir": task.out,

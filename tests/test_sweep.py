@@ -52,6 +52,7 @@ def test_each_row_equals_a_plain_backtest_with_those_params(tmp_path):
                                       "max_position": 20})
         assert row["pnl"] == direct.metrics["pnl"] and row["n_fills"] == direct.metrics["n_fills"]
         assert (Path(row["run_dir"]) / "metrics.json").is_file()
+        assert (Path(row["run_dir"]) / "run.json").is_file()  # kalshi report RUN_DIR can build its page
     assert len(set(table["pnl"])) > 1  # the grid really changed the runs
 
 
