@@ -24,8 +24,10 @@ def _ts(n: int, offset: int = 0) -> pa.Array:
 def _write(root: Path, kind: str, name: str, arrays: dict) -> None:
     d = root / kind
     d.mkdir(parents=True, exist_ok=True)
-    table = pa.table(arrays, schema=SCHEMAS[kind].remove(SCHEMAS[kind].get_field_index("title"))
-                     if kind == "markets" and "title" not in arrays else SCHEMAS[kind])
+    schema = SCHEMAS[kind]
+    if kind == "markets":  # optional columns the arrays leave out are left out of the file
+        schema = pa.schema([f for f in schema if f.name in arrays])
+    table = pa.table(arrays, schema=schema)
     pq.write_table(table, d / f"{name}.parquet", compression="zstd", row_group_size=1 << 20)
 
 

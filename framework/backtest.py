@@ -14,6 +14,7 @@ from .brokers.simulated import BROKER_OPTIONS, SimulatedBroker
 from .core.engine import Engine
 from .core.strategy_errors import StrategyError
 from .data.catalog import CatalogError, read_markets
+from .data.checks import DataWarnings, check_markets_files
 from .data.replay import ParquetReplayFeed, _to_ns
 from .logs import ensure_strategy_output
 from .model.fees import FEE_OPTIONS, fee_model_from_options
@@ -55,24 +56,45 @@ _MODEL_OPTIONS = {
 }
 
 
+def _few(items, n: int = 8) -> str:
+    items = list(items)
+    return ", ".join(items[:n]) + (f" ... ({len(items)} in all)" if len(items) > n else "")
+
+
 def _select_markets(catalog: Path, markets: Iterable[str] | None, series: Iterable[str] | None):
+    """The selected markets' rows; a selection that matches nothing is an error saying what exists."""
+    check_markets_files(catalog)  # hard settlement-metadata problems, naming the file
     table = read_markets(catalog)
+    if not len(table):
+        raise CatalogError(f"catalog {catalog} has no markets table (markets/*.parquet), so no position "
+                           f"would ever settle; import one with `kalshi import markets FILE --catalog "
+                           f"{catalog}` (docs/data-format.md)")
     if series is not None:
         series = set([series] if isinstance(series, str) else series)
+        present = sorted(set(table["series_ticker"]))
+        absent = sorted(series - set(present))
+        if absent:
+            raise CatalogError(f"series {', '.join(absent)}: no markets in the catalog {catalog}; "
+                               f"series present: {_few(present)}")
         table = table[table["series_ticker"].isin(series)]
     if markets is not None:
         markets = [markets] if isinstance(markets, str) else list(markets)
         missing = sorted(set(markets) - set(table["ticker"]))
-        if missing and len(table):
-            raise CatalogError(f"market(s) not in catalog {catalog}: {', '.join(missing[:5])}"
-                               f"{' ...' if len(missing) > 5 else ''}")
+        if missing:
+            scope = f" of series {', '.join(sorted(series))}" if series is not None else ""
+            raise CatalogError(f"market(s) not in catalog {catalog}{scope}: {_few(missing, 5)}; "
+                               f"markets present: {_few(sorted(table['ticker']))}")
         table = table[table["ticker"].isin(markets)]
+    import pandas as pd
+
     rows = []
     for rec in table.to_dict("records"):
         row = {}
         for k, v in rec.items():
             if k.endswith("_ts"):
                 row[k] = None if v is None or v != v else int(v.value)  # NaT -> None
+            elif k == "settlement_value":  # pandas Int64: pd.NA or a numpy int
+                row[k] = None if v is None or v is pd.NA else int(v)
             else:
                 row[k] = None if v is None or (isinstance(v, float) and v != v) else v
         rows.append(row)
@@ -123,12 +145,16 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
     else:
         strat = load_strategy(strategy)(params)
     start_ns, end_ns = _to_ns(start), _to_ns(end)
+    if start_ns is not None and end_ns is not None and start_ns >= end_ns:
+        raise ValueError(f"start {start} is at or after end {end}: nothing to replay (end is exclusive)")
     market_rows = _select_markets(root, markets, model_options.get("series"))
     tickers = [m["ticker"] for m in market_rows] if (markets is not None or "series" in model_options) else None
     feed = ParquetReplayFeed(root, markets=tickers, start=start_ns, end=end_ns,
                              kinds=model_options.get("kinds", "auto"),
                              batch_size=model_options.get("batch_size", 65_536),
-                             candle_period=model_options.get("candle_period"))
+                             candle_period=model_options.get("candle_period"),
+                             windows=_market_windows(root))
+    feed.require_data_between(start_ns, end_ns)
     from .data.fees_catalog import read_fee_schedule, read_fee_waivers
 
     series_of = {m["ticker"]: m["series_ticker"] for m in market_rows}
@@ -174,7 +200,11 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
         if bar is not None:
             bar.close()
         feed.close()
-    return Result.from_engine(engine, info, probes)
+    warnings = feed.finish_checks()
+    _run_warnings(warnings, engine, market_rows, end_ns)
+    result = Result.from_engine(engine, info, probes)
+    result.data_warnings = warnings
+    return result
 
 
 def _partial_result(engine: Engine, info: dict[str, Any]) -> Result | None:
@@ -190,3 +220,27 @@ def _horizons(values) -> dict[str, int]:
     if isinstance(values, str):
         values = [values]
     return {str(v): parse_duration(v) for v in values}
+
+
+def _market_windows(root: Path) -> dict[str, tuple[int, int]]:
+    """ticker -> (open_ts, settle_ts or else close_ts) for the replay's window check."""
+    out = {}
+    for rec in read_markets(root)[["ticker", "open_ts", "close_ts", "settle_ts"]].itertuples(index=False):
+        end = rec.settle_ts if rec.settle_ts is not None and rec.settle_ts == rec.settle_ts else rec.close_ts
+        out[rec.ticker] = (int(rec.open_ts.value), int(end.value))
+    return out
+
+
+def _run_warnings(warnings: DataWarnings, engine, market_rows, end_ns: int | None) -> None:
+    """Warnings about the run as a whole: nothing replayed, positions left without a settlement."""
+    if engine.n_events == 0:
+        warnings.add("empty", "no market events were replayed: the selection (markets, series, start/end) "
+                              "matches no quotes, book or trades rows")
+    settled = {s.ticker for s in engine.settlements}
+    held = sorted(t for t, p in engine.portfolio.positions.items() if (p.yes or p.no) and t not in settled)
+    rows = {m["ticker"]: m for m in market_rows}
+    unsettled = [t for t in held if rows.get(t, {}).get("result") is None
+                 and (end_ns is None or (rows.get(t, {}).get("close_ts") or end_ns) < end_ns)]
+    if unsettled:
+        warnings.add("unsettled", f"{len(unsettled)} market(s) with open positions closed without a result in "
+                                  f"the markets table, so they were never settled: {_few(unsettled, 5)}")

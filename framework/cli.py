@@ -128,6 +128,8 @@ def backtest_from_config(cfg, args) -> int:
     result.write(out)
     write_run_files(out, catalog=catalog, config=cfg.path, warnings=warned)
     n = result.metrics["n_events"]
+    for line in result.data_warnings.lines():  # soft data problems (framework.data.checks)
+        print(f"kalshi: data warning: {line}", file=sys.stderr)
     print(result.summary())
     print(f"\n  {n:,} events in {elapsed:.2f} s ({n / max(elapsed, 1e-9):,.0f} events/s); "
           f"wrote {out}/ (metrics.json, fills.parquet, orders.parquet, equity.parquet, fidelity.json, ...)")

@@ -112,7 +112,8 @@ def test_schemas_cover_kinds():
         assert SCHEMAS[kind].field("ts").type == pa.timestamp("ns", tz="UTC")
         assert SCHEMAS[kind].field("ticker").type == pa.string()
     assert SCHEMAS["markets"].names == [
-        "ticker", "event_ticker", "series_ticker", "open_ts", "close_ts", "settle_ts", "result", "title"
+        "ticker", "event_ticker", "series_ticker", "open_ts", "close_ts", "settle_ts", "result", "title",
+        "settlement_value",
     ]
 
 
@@ -303,7 +304,7 @@ def _bad(kind: str, **changes) -> pd.DataFrame:
         ("trades", _bad("trades", count=(1, 0)), r"column count has zero value"),
         ("book", _bad("book", side=(0, "buy")), r"column side has value 'buy'"),
         ("trades", _bad("trades", taker_side=(2, "YES")), r"column taker_side has value 'YES'"),
-        ("markets", _bad("markets", result=(0, "void")), r"column result has value 'void'"),
+        ("markets", _bad("markets", result=(0, "maybe")), r"column result has value 'maybe'"),
         ("trades", _bad("trades", ticker=(1, None)), r"column ticker has a null/NaN at row 1"),
         ("quotes", _bad("quotes", yes_bid=(1, None)), r"column yes_bid has a null"),
         ("book", _bad("book", snapshot=(0, None)), r"column snapshot has a null"),

@@ -166,8 +166,8 @@ def test_subscribe_narrows_markets(tmp_path):
 
 
 def test_start_end_filtering_end_exclusive(tmp_path):
-    markets = [market("A-1", close_ts=100, settle_ts=5, result="yes"),
-               market("B-1", close_ts=100, settle_ts=7, result="no")]
+    markets = [market("A-1", close_ts=5, settle_ts=5, result="yes"),
+               market("B-1", close_ts=7, settle_ts=7, result="no")]
     s = Recorder()
     run(tmp_path, s, markets=markets, quotes=[q(t, "A-1") for t in range(10)], start=at(3), end=at(7))
     assert s.log == [(at(3), "quote", "A-1"), (at(4), "quote", "A-1"), (at(5), "settle", "A-1"),

@@ -33,23 +33,34 @@ class FakeClient:
         if self.fail:
             self.fail -= 1
             raise ConnectionError("exchange unavailable")
-        return [SimpleNamespace(ticker=t, status=self.markets.get(t, ("active", ""))[0],
-                                result=self.markets.get(t, ("active", ""))[1]) for t in tickers]
+        rows = [self.markets.get(t, ("active", "")) for t in tickers]
+        return [SimpleNamespace(ticker=t, status=r[0], result=r[1], settlement_value=r[2] if len(r) > 2 else None)
+                for t, r in zip(tickers, rows)]
 
 
 def test_watcher_reports_each_finalized_market_once():
     c = FakeClient()
     errors = []
     w = SettlementWatcher(c, ["A-1", "B-1", "C-1", "D-1"], 30, done=["D-1"], on_error=errors.append)
-    c.markets = {"A-1": ("determined", "yes"), "B-1": ("finalized", "no"), "C-1": ("settled", "void"),
+    c.markets = {"A-1": ("determined", "yes"), "B-1": ("finalized", "no"), "C-1": ("settled", "maybe"),
                  "D-1": ("finalized", "yes")}
-    assert w.poll_once() == [("B-1", "no")]  # determined is not paid yet; D-1 was settled before
-    assert errors and "C-1" in errors[0] and "'void'" in errors[0]
+    assert w.poll_once() == [("B-1", "no", None)]  # determined is not paid yet; D-1 was settled before
+    assert errors and "C-1" in errors[0] and "'maybe'" in errors[0]
     c.markets["A-1"] = ("finalized", "yes")
-    assert w.poll_once() == [("A-1", "yes")]
+    assert w.poll_once() == [("A-1", "yes", None)]
     assert w.poll_once() == []
-    assert len(errors) == 1  # the void market is reported once, not at every poll
-    assert w.take() == [("B-1", "no"), ("A-1", "yes")] and w.take() == []
+    assert len(errors) == 1  # the unknown result is reported once, not at every poll
+    assert w.take() == [("B-1", "no", None), ("A-1", "yes", None)] and w.take() == []
+
+
+def test_watcher_reports_void_and_scalar_results():
+    c = FakeClient()
+    errors = []
+    w = SettlementWatcher(c, ["V-1", "S-1", "S-2"], 30, on_error=errors.append)
+    c.markets = {"V-1": ("finalized", "void"), "S-1": ("finalized", "scalar", 3700),
+                 "S-2": ("finalized", "scalar")}  # a scalar without its value cannot be paid
+    assert w.poll_once() == [("S-1", "scalar", 3700), ("V-1", "void", None)]
+    assert len(errors) == 1 and "S-2" in errors[0] and "settlement_value" in errors[0]
 
 
 def test_watcher_thread_survives_errors_and_stops_when_all_settled():
@@ -62,7 +73,7 @@ def test_watcher_thread_survives_errors_and_stops_when_all_settled():
     thread = w._thread
     assert wait_for(lambda: not thread.is_alive(), 5)  # ends by itself: nothing left to watch
     w.stop()
-    assert w.take() == [("A-1", "yes")]
+    assert w.take() == [("A-1", "yes", None)]
     assert w.errors == 2 and len(errors) == 2 and "exchange unavailable" in errors[0]
     assert c.calls == 3  # two failures, one success, then nothing left to watch
     with pytest.raises(ValueError, match="settlement_poll"):
@@ -105,8 +116,10 @@ def test_engine_settle_market_pays_one_dollar_per_winning_contract():
     assert eng.settle_market("A-1", "no") is None  # once per run
     eng._settle("A-1", 9)  # as a scheduled settlement would: still once
     assert len(eng.settlements) == 1 and strat.settled == [s]
-    with pytest.raises(ValueError, match="'yes' or 'no'"):
-        eng.settle_market("A-1", "void")
+    with pytest.raises(ValueError, match="result must be one of"):
+        eng.settle_market("A-1", "maybe")
+    with pytest.raises(ValueError, match="scalar settlement needs value"):
+        eng.settle_market("B-1", "scalar")
 
 
 def _live_runner(tmp_path, exch, strategy, mode="live"):

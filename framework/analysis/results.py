@@ -105,6 +105,8 @@ class Result:
                 df.to_parquet(out / f"{name}.parquet", index=False)
         if self.predictions is not None and len(self.predictions):
             self.predictions.to_parquet(out / "predictions.parquet", index=False)
+        if getattr(self, "data_warnings", None):  # framework.data.checks.DataWarnings of the run
+            self.data_warnings.write(out)
         if len(self.records):
             recs = self.records.copy()
             recs["value"] = recs["value"].astype(str)

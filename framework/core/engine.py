@@ -26,7 +26,7 @@ from ..logs import use_clock
 from ..model.bars import Bar, closing_quote
 from ..model.book import OrderBook
 from ..model.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, Settlement, Trade
-from ..model.portfolio import Portfolio
+from ..model.portfolio import SETTLE_RESULTS, Portfolio
 from ..strategy import Strategy
 from ..units import DOLLAR
 from .equity import EquityPath
@@ -115,7 +115,7 @@ class Engine:
         self._snap_ts = -1
         self._equity_interval = equity_interval
         self._last_ts = 0
-        self._results: dict[str, str] = {}
+        self._results: dict[str, tuple[str, int | None]] = {}  # ticker -> (result, scalar value)
         self._settled: set[str] = set()
         self.market_info: dict[str, dict[str, Any]] = {}
         first_open = None
@@ -127,8 +127,8 @@ class Engine:
             close_ts, settle_ts, result = m.get("close_ts"), m.get("settle_ts"), m.get("result")
             if close_ts is not None:
                 self._schedule(close_ts, _CLOSE, t)
-            if settle_ts is not None and result in ("yes", "no") and (end is None or settle_ts < end):
-                self._results[t] = result
+            if settle_ts is not None and result in SETTLE_RESULTS and (end is None or settle_ts < end):
+                self._results[t] = (result, m.get("settlement_value"))
                 self._schedule(settle_ts, _SETTLE, t)
             if m.get("open_ts") is not None:
                 first_open = m["open_ts"] if first_open is None else min(first_open, m["open_ts"])
@@ -224,19 +224,23 @@ class Engine:
     def cancel_timer(self, name: str) -> None:
         self._timers.pop(name, None)
 
-    def settle_market(self, ticker: str, result: str, ts: int | None = None) -> Settlement | None:
-        """Settle ``ticker`` now as ``"yes"`` or ``"no"`` (paper and live runs, when the exchange
+    def settle_market(self, ticker: str, result: str, ts: int | None = None,
+                      value: int | None = None) -> Settlement | None:
+        """Settle ``ticker`` now as ``"yes"``, ``"no"``, ``"void"`` or ``"scalar"`` (with
+        ``value``, the YES payout per contract in $0.0001) (paper and live runs, when the exchange
         reports the market finalized; backtests settle from the catalog by themselves).
 
-        Open orders in the market end, the position is paid $1 per winning contract and closed,
-        and the strategy's ``on_settlement`` runs, as in a backtest. Returns the settlement, or
-        ``None`` when the market was already settled in this run.
+        Open orders in the market end, the position is paid out (see ``Portfolio.settle``) and
+        closed, and the strategy's ``on_settlement`` runs, as in a backtest. Returns the
+        settlement, or ``None`` when the market was already settled in this run.
         """
-        if result not in ("yes", "no"):
-            raise ValueError(f"settlement result must be 'yes' or 'no', got {result!r}")
+        if result not in SETTLE_RESULTS:
+            raise ValueError(f"settlement result must be one of {', '.join(SETTLE_RESULTS)}, got {result!r}")
+        if result == "scalar" and (type(value) is not int or not 0 <= value <= DOLLAR):
+            raise ValueError(f"a scalar settlement needs value in [0, {DOLLAR}] ($0.0001 units), got {value!r}")
         if ticker in self._settled:
             return None
-        self._results[ticker] = result
+        self._results[ticker] = (result, value if result == "scalar" else None)
         self._settle(ticker, self.now if ts is None else ts)
         return self.settlements[-1]
 
@@ -246,11 +250,11 @@ class Engine:
         self._settled.add(ticker)
         self.broker.market_closed(ticker, ts)
         self._drain()
-        result = self._results[ticker]
-        payout, net = self.portfolio.settle(ticker, result)
+        result, value = self._results[ticker]
+        payout, net = self.portfolio.settle(ticker, result, value)
         if ticker in self.equity_path.held:
             self.equity_path.changed(ticker, ts)
-        s = Settlement(ticker, result, ts, payout, net)
+        s = Settlement(ticker, result, ts, payout, net, value)
         self.settlements.append(s)
         in_scope = net != 0 or not self.subscribed or ticker in self.subscribed
         if in_scope:

@@ -38,8 +38,11 @@ __all__ = [
     "CANDLE_PERIODS",
     "KINDS",
     "OPTIONAL_COLUMNS",
+    "PLAUSIBLE_TS",
+    "RESULTS",
     "SCHEMAS",
     "CatalogError",
+    "CatalogWarning",
     "kind_files",
     "read_markets",
     "read_table",
@@ -60,8 +63,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("open_ts", _TS, nullable=False),
             pa.field("close_ts", _TS, nullable=False),
             pa.field("settle_ts", _TS, nullable=True),  # null while unsettled
-            pa.field("result", pa.string(), nullable=True),  # "yes" | "no" | null
+            pa.field("result", pa.string(), nullable=True),  # "yes" | "no" | "void" | "scalar" | null
             pa.field("title", pa.string(), nullable=True),  # optional column
+            # optional: YES payout per contract in $0.0001 (required for "scalar"; NO gets the rest)
+            pa.field("settlement_value", pa.int64(), nullable=True),
         ]
     ),
     "quotes": pa.schema(
@@ -144,7 +149,7 @@ CANDLE_PERIODS: tuple[int, ...] = (1, 60, 1440)
 
 # Columns a file or DataFrame may omit; they read back as all-null.
 OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
-    "markets": frozenset({"title"}),
+    "markets": frozenset({"title", "settlement_value"}),
     "quotes": frozenset(),
     "book": frozenset(),
     "trades": frozenset(),
@@ -153,10 +158,14 @@ OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
     "fee_waivers": frozenset(),
 }
 
+RESULTS: tuple[str, ...] = ("yes", "no", "void", "scalar")
+# timestamps outside these years are corrupt (a flipped byte in an int64 time lands centuries away)
+PLAUSIBLE_TS = (946_684_800_000_000_000, 4_102_444_800_000_000_000)  # 2000-01-01 .. 2100-01-01 UTC
+
 _ENUMS: dict[str, tuple[str, ...]] = {
     "side": ("yes", "no"),
     "taker_side": ("yes", "no"),
-    "result": ("yes", "no"),
+    "result": RESULTS,
     "fee_type": ("quadratic", "quadratic_with_maker_fees", "flat"),
 }
 # column -> (lowest allowed, highest allowed) inclusive
@@ -165,6 +174,7 @@ _PRICE_BOUNDS: dict[str, tuple[int, int]] = {
     "no_bid": (0, DOLLAR - 1),
     "price": (1, DOLLAR - 1),
     "yes_price": (1, DOLLAR - 1),
+    "settlement_value": (0, DOLLAR),
     # candles: trade OHLC strictly inside (0, $1); bid/ask OHLC may sit at 0 (no bid) or $1 (no ask)
     **{c: (1, DOLLAR - 1) for c in ("open", "high", "low", "close")},
     **{f"yes_{s}_{c}": (0, DOLLAR) for s in ("bid", "ask") for c in ("open", "high", "low", "close")},
@@ -185,6 +195,10 @@ _PARTITION_BY = ("series",)
 
 class CatalogError(ValueError):
     """A catalog file, folder or DataFrame is missing, malformed or violates the schema."""
+
+
+class CatalogWarning(UserWarning):
+    """Data that is valid but suspicious (prices that look like cents, crossed books...)."""
 
 
 # --------------------------------------------------------------------------- files
@@ -555,27 +569,95 @@ def _df_to_table(kind: str, df: pd.DataFrame, allowed_extra: Iterable[str] = ())
                     raise CatalogError(
                         f"{kind}: column {f.name} has an empty string at {_fmt_pos(pos, df.index)}"
                     )
+    if n:
+        _check_plausible_ts(kind, table, df.index)
+        _warn_units(kind, table)
     if kind == "markets" and n:
-        o = table.column("open_ts").cast(pa.int64()).to_numpy()
-        c = table.column("close_ts").cast(pa.int64()).to_numpy()
-        bad = c < o
-        if bad.any():
-            pos = _first_bad(bad)
-            raise CatalogError(
-                f"markets: column close_ts is before open_ts at {_fmt_pos(pos, df.index)}"
-            )
-        tick = table.column("ticker").to_pylist()
-        seen: set[str] = set()
-        for pos, t in enumerate(tick):
-            if t in seen:
-                raise CatalogError(
-                    f"markets: column ticker has duplicate {t!r} at {_fmt_pos(pos, df.index)}; "
-                    f"one row per market"
-                )
-            seen.add(t)
+        problem = settlement_problem(table)
+        if problem is not None:
+            raise CatalogError(f"markets: {problem[1]} at {_fmt_pos(problem[0], df.index)}")
     if kind == "candles" and n:
         _check_candles(table, df.index)
     return table
+
+
+def _warn_units(kind: str, table: pa.Table) -> None:
+    """Warn (CatalogWarning) when every price is below one cent: cents left as $0.0001 units."""
+    import warnings
+
+    cols = [f.name for f in table.schema if f.name in _PRICE_BOUNDS and f.name != "settlement_value"]
+    if not cols:
+        return
+    mx = max((pc.max(table.column(c)).as_py() or 0) for c in cols)
+    if 0 < mx < 100:
+        warnings.warn(f"{kind}: every price is below 100 units ($0.01): these look like cents; prices are "
+                      f"in $0.0001 units ({_PRICE_HINT})", CatalogWarning, stacklevel=4)
+
+
+def _check_plausible_ts(kind: str, table: pa.Table, labels: Any) -> None:
+    """Every timestamp within :data:`PLAUSIBLE_TS` (nulls skipped)."""
+    import numpy as np
+
+    lo, hi = PLAUSIBLE_TS
+    for f in table.schema:
+        if not pa.types.is_timestamp(f.type):
+            continue
+        col = table.column(f.name)
+        mm = pc.min_max(col.cast(pa.int64()))
+        if mm["min"].as_py() is None or (lo <= mm["min"].as_py() and mm["max"].as_py() < hi):
+            continue
+        v = col.cast(pa.int64()).fill_null(lo).to_numpy(zero_copy_only=False)
+        pos = _first_bad((v < lo) | (v >= hi))
+        raise CatalogError(
+            f"{kind}: column {f.name} value {np.datetime64(int(v[pos]), 'ns')} at {_fmt_pos(pos, labels)} "
+            f"is outside the plausible years 2000..2099; timestamps are ns since the epoch "
+            f"(seconds or ms need pd.to_datetime(x, unit='s'|'ms', utc=True))"
+        )
+
+
+def settlement_problem(table: pa.Table) -> tuple[int, str] | None:
+    """The first broken settlement rule in a markets table, as ``(row, message)``, else None.
+
+    Rules: ``close_ts >= open_ts``; a ``result`` needs a ``settle_ts`` (a result with no
+    settlement time would never settle); ``settle_ts >= close_ts`` (settling before the close
+    would leave the market trading after its settlement); ``result`` in :data:`RESULTS`;
+    ``"scalar"`` needs ``settlement_value`` (the YES payout per contract, in ``[0, $1]``); for
+    ``yes``/``no`` a ``settlement_value`` present must be ``$1``/``0``; tickers unique.
+    Shared by the writer and the backtest's read of the markets table.
+    """
+    import numpy as np
+
+    def ns(name: str) -> np.ndarray:
+        if name not in table.column_names:
+            return np.full(table.num_rows, -1, dtype=np.int64)
+        return table.column(name).cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+
+    o, c, st = ns("open_ts"), ns("close_ts"), ns("settle_ts")
+    result = table.column("result").to_pylist() if "result" in table.column_names else [None] * len(o)
+    value = (table.column("settlement_value").to_pylist() if "settlement_value" in table.column_names
+             else [None] * len(o))
+    bad = c < o
+    if bad.any():
+        return _first_bad(bad), "column close_ts is before open_ts"
+    seen: set[str] = set()
+    for pos, (t, r, v) in enumerate(zip(table.column("ticker").to_pylist(), result, value, strict=True)):
+        if r is not None and r not in RESULTS:
+            return pos, f"column result has value {r!r}; allowed: {', '.join(RESULTS)} or null"
+        if r is not None and st[pos] < 0:
+            return pos, (f"market {t!r} has result {r!r} but no settle_ts (it would never settle); "
+                         f"set settle_ts to the settlement time")
+        if st[pos] >= 0 and st[pos] < c[pos]:
+            return pos, (f"market {t!r} has settle_ts before close_ts (it would settle and keep "
+                         f"trading); settle_ts must be >= close_ts")
+        if r == "scalar" and v is None:
+            return pos, (f"market {t!r} has result 'scalar' but no settlement_value (the YES payout "
+                         f"per contract in $0.0001, e.g. 3700 = $0.37)")
+        if v is not None and r in ("yes", "no") and v != (DOLLAR if r == "yes" else 0):
+            return pos, f"market {t!r} has result {r!r} but settlement_value {v} (expected {DOLLAR if r == 'yes' else 0})"
+        if t in seen:
+            return pos, f"column ticker has duplicate {t!r}; one row per market"
+        seen.add(t)
+    return None
 
 
 def _check_candles(table: pa.Table, labels: Any) -> None:
@@ -663,7 +745,8 @@ def _next_free(d: Path) -> str:
 def _write_file(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=3)
+    # page checksums: a byte flipped in a data page later fails the read instead of changing a value
+    pq.write_table(table, tmp, compression="zstd", compression_level=3, write_page_checksum=True)
     os.replace(tmp, path)
 
 
@@ -784,7 +867,7 @@ def _read_file(path: Path, kind: str, tickers: list[str] | None) -> pa.Table:
     expected = SCHEMAS[kind]
     cols = [n for n in expected.names if n in schema.names]
     try:
-        t = pq.read_table(path, columns=cols)
+        t = pq.read_table(path, columns=cols, page_checksum_verification=True)
     except (OSError, pa.ArrowException) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CatalogError(f"corrupt or unreadable Parquet file {path}: {reason}") from None

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from ..core.events import BOOK, CANDLE, KIND_RANK, MIXED, QUOTE, TRADE
 from .catalog import CatalogError, kind_files, validate_file
+from .checks import DataWarnings, SourceCheck, _str_lengths
 
 __all__ = ["ParquetReplayFeed"]
 
@@ -33,6 +34,8 @@ __all__ = ["ParquetReplayFeed"]
 _PARALLEL_OPEN_MIN = 16
 _OPEN_WORKERS = 4
 _KIND_BY_NAME = {"quotes": QUOTE, "book": BOOK, "trades": TRADE, "candles": CANDLE}
+_PARQUET_FORMAT = ds.ParquetFileFormat(  # many-file scans verify page checksums too
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True))
 # columns read per kind, in the chunk layout order after ts and ticker (see core.events)
 _COLUMNS = {
     QUOTE: ("yes_bid", "no_bid", "yes_bid_size", "no_bid_size"),
@@ -40,6 +43,11 @@ _COLUMNS = {
     TRADE: ("trade_id", "yes_price", "count", "taker_side"),
     CANDLE: ("period", "open", "high", "low", "close", "volume", "yes_bid_close", "yes_ask_close"),
 }
+
+
+def _one_line(exc: BaseException) -> str:
+    """pyarrow's messages can span lines; errors here are one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _to_ns(value) -> int | None:
@@ -81,11 +89,13 @@ class _Source:
     """One Parquet file of one kind, yielding filtered batches as numpy/py columns."""
 
     __slots__ = ("path", "kind", "rank", "index", "_batches", "ts", "cols", "pos", "feed", "_next",
-                 "_started", "_metadata", "_batch_size")
+                 "_started", "_metadata", "_batch_size", "check")
 
     def __init__(self, path: Path, kind: int, index: int, batch_size: int,
-                 feed: ParquetReplayFeed, metadata: pq.FileMetaData | None = None) -> None:
+                 feed: ParquetReplayFeed, metadata: pq.FileMetaData | None = None,
+                 check: SourceCheck | None = None) -> None:
         self.path = path
+        self.check = check  # read checks (framework.data.checks), None when turned off
         self.kind = kind
         self.rank = KIND_RANK[kind]
         self.index = index
@@ -116,10 +126,12 @@ class _Source:
     def _open(self) -> None:
         try:
             # the footer read at construction is reused: a second parse costs ~0.07 ms per file
-            self._batches = pq.ParquetFile(self.path, metadata=self._metadata).iter_batches(
+            # page checksums (written by write_table) are verified: a flipped byte fails the read
+            self._batches = pq.ParquetFile(self.path, metadata=self._metadata,
+                                           page_checksum_verification=True).iter_batches(
                 batch_size=self._batch_size, columns=self.columns)
         except (OSError, pa.ArrowException) as exc:
-            raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {exc}") from None
+            raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {_one_line(exc)}") from None
 
     def refill(self) -> bool:
         """Make the prefetched batch current and prefetch the next; False when exhausted.
@@ -150,7 +162,7 @@ class _Source:
             except StopIteration:
                 return None
             except (OSError, pa.ArrowException) as exc:
-                raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {exc}") from None
+                raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {_one_line(exc)}") from None
             batch = self._filter(batch)
             if batch.num_rows:
                 return batch
@@ -161,6 +173,8 @@ class _Source:
         if ts.type != pa.timestamp("ns", tz="UTC"):
             ts = ts.cast(pa.timestamp("ns", tz="UTC"))
             batch = pa.RecordBatch.from_arrays([ts, *batch.columns[1:]], names=batch.schema.names)
+        if self.check is not None:  # on the raw batch: a filter must not hide an unsorted file
+            self.check.batch(batch, ts.cast(pa.int64()).to_numpy(zero_copy_only=False))
         feed = self.feed
         if feed.tickers is not None:
             mask = pc.is_in(batch.column(1), value_set=feed.value_set())
@@ -176,16 +190,30 @@ class _Source:
         return batch if mask is None else batch.filter(mask)
 
     def _load(self, batch: pa.RecordBatch) -> None:
+        try:
+            self._convert(batch)
+        except (UnicodeDecodeError, pa.ArrowException) as exc:  # corrupt strings in a file without checksums
+            raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {_one_line(exc)}") from None
+
+    def _convert(self, batch: pa.RecordBatch) -> None:
         self.ts = batch.column(0).cast(pa.int64()).to_numpy()
         tick = batch.column(1)
         # tickers repeat: dictionary-encode so each row references one shared str object
         enc = pc.dictionary_encode(tick) if not pa.types.is_dictionary(tick.type) else tick
-        names = np.array(enc.dictionary.to_pylist(), dtype=object)
-        cols = [names[enc.indices.to_numpy(zero_copy_only=False)]]
+        names_list = enc.dictionary.to_pylist()
+        names = np.array(names_list, dtype=object)
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        cols = [names[idx]]
+        check = self.check
+        if check is not None:
+            check.window(self.ts, names_list, idx)
         for i, name in enumerate(_COLUMNS[self.kind], start=2):
             col = batch.column(i)
             if name == "side":  # book side -> bool is_yes (one compare per row in the loop saved)
-                cols.append(pc.equal(col, "yes").to_numpy(zero_copy_only=False))
+                is_yes = pc.equal(col, "yes").to_numpy(zero_copy_only=False)
+                if check is not None:  # a 3-byte side that is not "yes" is corrupt, not a NO
+                    check.side_matches(_str_lengths(col) == 3, is_yes, "side")
+                cols.append(is_yes)
             elif col.null_count == 0 and (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type)):
                 cols.append(col.to_numpy(zero_copy_only=False))  # stays numpy; tolist() gives Python ints
             else:
@@ -242,7 +270,7 @@ def _preload_small_files(sources: list[_Source]) -> set[int]:
             continue
         by_path: dict[str, list[pa.RecordBatch]] = {str(s.path): [] for s in group}
         try:
-            dataset = ds.dataset(list(by_path), schema=projected, format="parquet")
+            dataset = ds.dataset(list(by_path), schema=projected, format=_PARQUET_FORMAT)
             for tagged in dataset.scanner(columns=projected.names, batch_size=batch_size).scan_batches():
                 by_path[tagged.fragment.path].append(tagged.record_batch)
         except (OSError, pa.ArrowException, KeyError):
@@ -267,8 +295,15 @@ class ParquetReplayFeed:
 
     def __init__(self, catalog: str | Path, markets: Iterable[str] | None = None, start=None, end=None,
                  kinds: str | Iterable[str] = "auto", batch_size: int = 65_536,
-                 candle_period: int | None = None) -> None:
+                 candle_period: int | None = None, check: bool = True,
+                 windows: dict[str, tuple[int, int]] | None = None) -> None:
         self.root = Path(catalog)
+        # read checks (framework.data.checks): hard problems raise CatalogError, soft ones are
+        # collected here; ``windows`` (ticker -> (open_ts, settle_ts)) enables the window check
+        self.check = check
+        self.windows = windows
+        self.data_warnings = DataWarnings()
+        self._checks: list[SourceCheck] = []
         self._base: set[str] | None = set(markets) if markets is not None else None
         self._subscribed: set[str] = set()
         self.tickers: set[str] | None = self._base
@@ -362,6 +397,39 @@ class ParquetReplayFeed:
         self.files = []
         self._metadata = []
 
+    def require_data_between(self, start: int | None, end: int | None) -> None:
+        """Raise CatalogError when no file's ``ts`` range (from the Parquet footers' statistics,
+        no data read) overlaps ``[start, end)``, saying which range the data spans."""
+        if start is None and end is None:
+            return
+        lo = hi = None
+        for meta in self._metadata:
+            unit = meta.schema.to_arrow_schema().field(0).type.unit
+            scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+            for i in range(meta.num_row_groups):
+                st = meta.row_group(i).column(0).statistics
+                if st is None or not st.has_min_max:
+                    return  # no statistics: cannot tell cheaply, let the replay find out
+                a, b = st.min_raw * scale, st.max_raw * scale
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+                if (start is None or b >= start) and (end is None or a < end):
+                    return
+        if lo is None:
+            return
+        import pandas as pd
+
+        def t(ns):
+            return "-" if ns is None else pd.Timestamp(ns, tz="UTC").isoformat()
+        raise CatalogError(f"no {'/'.join(self.kinds)} data between {t(start)} and {t(end)} in {self.root}; "
+                           f"the data spans {t(lo)} .. {t(hi)}")
+
+    def finish_checks(self) -> DataWarnings:
+        """Turn the read checks' counts into :attr:`data_warnings` (call after the replay)."""
+        for c in self._checks:
+            c.finish(self.data_warnings)
+        return self.data_warnings
+
     def chunks(self) -> Iterator[tuple[int, tuple[list, ...]]]:
         """Yield ``(kind, columns)`` chunks in replay order (see ``core.events``)."""
         live = self._open_sources()
@@ -403,8 +471,11 @@ class ParquetReplayFeed:
         deterministic: it all completes before the first event reaches the strategy, every
         source sees the same subscription filter, and each file's batches keep their order.
         """
-        sources = [_Source(p, k, i, self.batch_size, self, meta)
-                   for i, ((k, p), meta) in enumerate(zip(self.files, self._metadata))]
+        names = {v: k for k, v in _KIND_BY_NAME.items()}
+        self._checks = [SourceCheck(p, names[k], self.windows) if self.check else None for k, p in self.files]
+        sources = [_Source(p, k, i, self.batch_size, self, meta, check)
+                   for i, ((k, p), meta, check) in enumerate(zip(self.files, self._metadata, self._checks))]
+        self._checks = [c for c in self._checks if c is not None]
         if len(sources) < _PARALLEL_OPEN_MIN:
             return [s for s in sources if s.refill()]
         preloaded = _preload_small_files([s for s in sources if s.fits_one_batch])

@@ -147,7 +147,8 @@ class Serializer:
             "fractional_trading_enabled": True,
         }
         if m.status == "settled":
-            out["settlement_value_dollars"] = "1.0000" if m.result == "yes" else "0.0000"
+            if m.settlement_value is not None:  # void markets have none
+                out["settlement_value_dollars"] = d4(m.settlement_value)
             out["settlement_ts"] = rfc3339(m.settle_ms)
         if self.legacy:
             out.update(
@@ -168,8 +169,8 @@ class Serializer:
                 risk_limit_cents=0,
                 tick_size=1,
             )
-            if m.status == "settled":
-                out["settlement_value"] = 100 if m.result == "yes" else 0
+            if m.status == "settled" and m.settlement_value is not None:
+                out["settlement_value"] = m.settlement_value // CENT
         return out
 
     def orderbook(self, ticker: str, depth: int = 0) -> dict[str, Any]:

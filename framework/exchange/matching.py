@@ -124,7 +124,8 @@ class MarketInfo:
     close_ms: int = 0
     settle_ms: int | None = None
     status: str = "active"  # active | closed | settled
-    result: str = ""
+    result: str = ""  # "" | yes | no | void | scalar
+    settlement_value: int | None = None  # YES payout per contract ($0.0001) once settled; None for void
     last_price: int | None = None
     volume: int = 0
     open_interest: int = 0
@@ -964,11 +965,15 @@ class Engine:
                 for o in list(ladder.levels.get(p, ())):
                     self._cancel_resting(o, reason)
 
-    def settle(self, ticker: str, result: str) -> list[SettlementRow]:
-        """Settle ``ticker`` as ``"yes"`` or ``"no"``: pay $1 per winning contract, cancel orders."""
+    def settle(self, ticker: str, result: str, value: int | None = None) -> list[SettlementRow]:
+        """Settle ``ticker`` and cancel its orders: ``"yes"``/``"no"`` pay $1 per winning contract,
+        ``"void"`` returns each position's cost, ``"scalar"`` pays ``value`` ($0.0001 units) per
+        YES contract and ``DOLLAR - value`` per NO contract (rounded down)."""
         with self.lock:
-            if result not in ("yes", "no"):
-                raise ValueError("result must be 'yes' or 'no'")
+            if result not in ("yes", "no", "void", "scalar"):
+                raise ValueError("result must be 'yes', 'no', 'void' or 'scalar'")
+            if result == "scalar" and (type(value) is not int or not 0 <= value <= DOLLAR):
+                raise ValueError(f"a scalar result needs value in [0, {DOLLAR}] ($0.0001 units)")
             m = self.market(ticker)
             if m.status == "settled":
                 raise ExchangeError(400, "market_settled", "market already settled", ticker)
@@ -980,8 +985,12 @@ class Engine:
                 if pos is None:
                     continue
                 yes_cnt, no_cnt = max(0, pos.qty), max(0, -pos.qty)
-                won = yes_cnt if result == "yes" else no_cnt
-                revenue = pair_value(won)
+                if result == "void":
+                    revenue = pos.cost
+                elif result == "scalar":
+                    revenue = yes_cnt * value // CONTRACT + no_cnt * (DOLLAR - value) // CONTRACT
+                else:
+                    revenue = pair_value(yes_cnt if result == "yes" else no_cnt)
                 acct.cash += revenue
                 row = SettlementRow(
                     ticker=ticker,
@@ -1004,6 +1013,7 @@ class Engine:
                 rows.append(row)
             m.status = "settled"
             m.result = result
+            m.settlement_value = {"yes": DOLLAR, "no": 0, "scalar": value}.get(result)
             m.settle_ms = now
             m.close_ms = min(m.close_ms, now)
             m.open_interest = 0

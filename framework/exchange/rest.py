@@ -309,7 +309,7 @@ class RestApp:
             if spec.get("action") == "drop_ws":
                 self.ex.drop_ws_connections()
             elif spec.get("action") == "settle":
-                self.ex.settle(spec["ticker"], spec["result"])
+                self.ex.settle(spec["ticker"], spec["result"], spec.get("value"))
             else:
                 self.ex.faults.apply(spec)
         except (ValueError, KeyError, ExchangeError) as e:

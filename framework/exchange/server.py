@@ -212,9 +212,10 @@ class LocalExchange:
         for _ in range(n):
             self.market_makers.step()
 
-    def settle(self, ticker: str, result: str) -> list[SettlementRow]:
-        """Settle a market: ``"yes"`` or ``"no"``; pays $1 per winning contract."""
-        return self.engine.settle(ticker, result)
+    def settle(self, ticker: str, result: str, value: int | None = None) -> list[SettlementRow]:
+        """Settle a market: ``"yes"``/``"no"`` pay $1 per winning contract, ``"void"`` returns
+        cost, ``"scalar"`` pays ``value`` ($0.0001) per YES contract and the rest per NO."""
+        return self.engine.settle(ticker, result, value)
 
     def close_market(self, ticker: str) -> None:
         self.engine.close_market(ticker)

@@ -346,9 +346,11 @@ def _settled_while_down(engine, journal, client, rep: ReconcileReport, pf: Portf
     except KalshiError as e:
         rep.errors.append(f"could not read market {ticker}: {e}")
         return False
-    if market.status not in FINAL_STATUSES or market.result not in ("yes", "no"):
+    value = market.settlement_value if market.result == "scalar" else None
+    if market.status not in FINAL_STATUSES or not (
+            market.result in ("yes", "no", "void") or (market.result == "scalar" and value is not None)):
         return False
-    payout, net = pf.settle(ticker, market.result)
+    payout, net = pf.settle(ticker, market.result, value)
     rep.settled[ticker] = (market.result, payout)
-    journal.record_settlement(Settlement(ticker, market.result, engine.now, payout, net), pf)
+    journal.record_settlement(Settlement(ticker, market.result, engine.now, payout, net, value), pf)
     return True

@@ -556,8 +556,8 @@ class LiveRunner:
         watcher = self.settlement_watcher
         if watcher is None:
             return
-        for ticker, result in watcher.take():
-            settlement = self.engine.settle_market(ticker, result)
+        for ticker, result, value in watcher.take():
+            settlement = self.engine.settle_market(ticker, result, value=value)
             if settlement is None:
                 continue
             self.echo(f"{ticker} settled {result.upper()}: paid {fmt_money(settlement.payout)} for "

@@ -4,13 +4,18 @@ In a backtest the engine settles each market at its recorded ``settle_ts``. Live
 only known when Kalshi finalizes the market, so a :class:`SettlementWatcher` polls
 ``GET /markets?tickers=...`` on a background thread (default every 30 s, ``[live]
 settlement_poll``) and hands each market that reached ``finalized`` (``settled`` in older
-payloads) with a ``yes``/``no`` result to the runner once. The runner settles it on the engine
-thread with :meth:`framework.core.engine.Engine.settle_market`, which pays $1 per winning
-contract exactly as Kalshi does, closes the position and calls ``on_settlement``.
+payloads) with a ``yes``/``no``/``void``/``scalar`` result to the runner once, as a
+:class:`Finalized`. The runner settles it on the engine thread with
+:meth:`framework.core.engine.Engine.settle_market`, which pays $1 per winning contract, returns
+the cost of a ``void`` market's contracts, or pays a ``scalar`` market's settlement value per YES
+contract (and the rest per NO contract), closes the position and calls ``on_settlement``.
 
-Not handled: ``scalar`` and ``void`` results (the watcher logs them and leaves the position; a
-restart reconciles it from the exchange) and the ``determined`` state (result known, not yet
-paid: nothing is paid until ``finalized``, so nothing is settled before).
+A scalar result needs the market's ``settlement_value_dollars``; a scalar market finalized
+without one is logged and left alone (a restart reconciles it from the exchange). Kalshi's
+``Market.result`` enum lists ``yes``/``no``/``scalar``; ``void`` appears in its settlement
+records, so a ``void`` market result is accepted too (an assumption: not documented for markets).
+Not handled: the ``determined`` state (result known, not yet paid: nothing is paid until
+``finalized``, so nothing is settled before).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
-__all__ = ["SettlementWatcher"]
+__all__ = ["Finalized", "SettlementWatcher"]
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +33,16 @@ FINAL_STATUSES = frozenset({"finalized", "settled"})
 _TICKERS_PER_REQUEST = 100  # keeps the query string short; GET /markets pages hold up to 1,000
 
 
+class Finalized(NamedTuple):
+    """A market Kalshi finalized: its result and, for ``scalar``, the YES payout per contract."""
+
+    ticker: str
+    result: str  # "yes" | "no" | "void" | "scalar"
+    value: int | None = None  # $0.0001 units, scalar only
+
+
 class SettlementWatcher:
-    """Reports each watched market once when Kalshi has finalized it with a yes/no result.
+    """Reports each watched market once when Kalshi has finalized it with a result.
 
     ``client`` is a :class:`framework.kalshi.rest.KalshiRestClient` (anything with
     ``iter_markets(tickers=..., mve_filter=None)``). ``done`` holds tickers already settled
@@ -43,7 +57,7 @@ class SettlementWatcher:
         self.tickers = sorted(set(tickers))
         self.interval_s = float(interval_s)
         self._done = set(done)
-        self._ready: list[tuple[str, str]] = []
+        self._ready: list[Finalized] = []
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -52,30 +66,33 @@ class SettlementWatcher:
         self.polls = 0
         self.errors = 0
 
-    def poll_once(self) -> list[tuple[str, str]]:
+    def poll_once(self) -> list[Finalized]:
         """One pass over the watched markets; returns (and queues) the newly finalized ones."""
         todo = [t for t in self.tickers if t not in self._done]
-        found: list[tuple[str, str]] = []
+        found: list[Finalized] = []
         for i in range(0, len(todo), _TICKERS_PER_REQUEST):
             chunk = todo[i:i + _TICKERS_PER_REQUEST]
             for m in self.client.iter_markets(tickers=chunk, mve_filter=None):
                 if m.ticker in self._done or m.status not in FINAL_STATUSES:
                     continue
-                if m.result in ("yes", "no"):
-                    found.append((m.ticker, m.result))
+                value = getattr(m, "settlement_value", None)
+                if m.result in ("yes", "no", "void") or (m.result == "scalar" and value is not None):
+                    found.append(Finalized(m.ticker, m.result, value if m.result == "scalar" else None))
                     self._done.add(m.ticker)
                 elif m.ticker not in self._warned:
                     self._warned.add(m.ticker)
-                    self.on_error(f"market {m.ticker} finalized with result {m.result!r}: only yes/no "
-                                  "results are settled during a run; a restart reconciles the position")
+                    why = ("a scalar result without settlement_value_dollars" if m.result == "scalar"
+                           else f"result {m.result!r}")
+                    self.on_error(f"market {m.ticker} finalized with {why}: not settled during the run; "
+                                  "a restart reconciles the position")
         self.polls += 1
         if found:
             with self._lock:
                 self._ready.extend(found)
         return found
 
-    def take(self) -> list[tuple[str, str]]:
-        """Finalized markets not handed out yet, as ``(ticker, result)``, oldest first."""
+    def take(self) -> list[Finalized]:
+        """Finalized markets not handed out yet, oldest first."""
         if not self._ready:  # the common case, read without the lock (a list's truth is atomic)
             return []
         with self._lock:

@@ -140,7 +140,8 @@ class Settlement(NamedTuple):
     """A market's result applied to the account: ``payout`` is cash received (money units)."""
 
     ticker: str
-    result: str  # "yes" | "no"
+    result: str  # "yes" | "no" | "void" | "scalar"
     ts: int
     payout: int
     position: int  # signed position (qty units) that was settled: +YES / -NO
+    value: int | None = None  # scalar: YES payout per contract in $0.0001 (NO gets DOLLAR - value)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from ..units import CONTRACT, DOLLAR, notional
 
-__all__ = ["PAYOUT_PER_QTY", "Portfolio", "Position"]
+__all__ = ["PAYOUT_PER_QTY", "SETTLE_RESULTS", "Portfolio", "Position"]
 
 PAYOUT_PER_QTY = DOLLAR // CONTRACT  # money units paid per quantity unit of a winning contract
+SETTLE_RESULTS = ("yes", "no", "void", "scalar")  # Kalshi's market results (docs/data-format.md)
 
 
 class Position:
@@ -122,14 +123,29 @@ class Portfolio:
         self.cash += payout
         pos.realized += payout - yes_basis - no_basis
 
-    def settle(self, ticker: str, result: str) -> tuple[int, int]:
-        """Pay $1 per winning contract and close the position. Returns (payout, settled net)."""
+    def settle(self, ticker: str, result: str, value: int | None = None) -> tuple[int, int]:
+        """Pay the position out and close it. Returns (payout, settled net).
+
+        ``yes``/``no``: $1 per winning contract. ``void``: the cost of the contracts held is
+        returned (fees are not). ``scalar``: each YES contract pays ``value`` ($0.0001 units, in
+        ``[0, DOLLAR]``) and each NO contract ``DOLLAR - value``, per leg rounded down (a
+        fractional $0.0001 is never paid out).
+        """
+        if result not in SETTLE_RESULTS:
+            raise ValueError(f"settlement result must be one of {', '.join(SETTLE_RESULTS)}, got {result!r}")
+        if result == "scalar" and (type(value) is not int or not 0 <= value <= DOLLAR):
+            raise ValueError(f"a scalar settlement needs value = the YES payout per contract, an int in "
+                             f"[0, {DOLLAR}] ($0.0001 units), got {value!r}")
         pos = self.positions.get(ticker)
         if pos is None or (pos.yes == 0 and pos.no == 0):
             return 0, 0
         net = pos.yes - pos.no
-        won = pos.yes if result == "yes" else pos.no if result == "no" else 0
-        payout = won * PAYOUT_PER_QTY
+        if result == "void":
+            payout = pos.yes_cost + pos.no_cost
+        elif result == "scalar":
+            payout = pos.yes * value // CONTRACT + pos.no * (DOLLAR - value) // CONTRACT
+        else:
+            payout = (pos.yes if result == "yes" else pos.no) * PAYOUT_PER_QTY
         self.cash += payout
         pos.settled += payout - pos.yes_cost - pos.no_cost
         pos.yes = pos.no = pos.yes_cost = pos.no_cost = 0
