@@ -51,6 +51,7 @@ class Call:
     template: str | None
     status: int
     query: dict[str, list[str]]
+    body: object = None
 
 
 @dataclass
@@ -67,7 +68,11 @@ class SpecRecorder:
         url = urlsplit(preq.url)
         rel = url.path[len(BASE_PATH):] if url.path.startswith(BASE_PATH) else url.path
         tpl = next((t for rx, t in self.templates if rx.match(rel)), None)
-        self.calls.append(Call(preq.method, tpl, resp.status_code, parse_qs(url.query, keep_blank_values=True)))
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        self.calls.append(Call(preq.method, tpl, resp.status_code, parse_qs(url.query, keep_blank_values=True), body))
         where = f"{preq.method} {url.path}{'?' + url.query if url.query else ''} -> {resp.status_code}"
         req = RequestsOpenAPIRequest(preq)
         for e in self.oas.iter_request_errors(req):
@@ -202,3 +207,21 @@ def test_the_recorder_catches_a_violation(recorded):
     bad.request = requests.Request("GET", f"{ex.rest_url}/portfolio/balance").prepare()
     rec.hook(bad)
     assert any(e.startswith("response GET") for e in rec.errors), rec.errors
+
+
+def test_official_sdk_models_read_every_answer(recorded):
+    """Kalshi's own SDK (kalshi-python-sync) deserializes every 2xx body the client received."""
+    models = pytest.importorskip("kalshi_python_sync.models")
+    c, rec, ex = recorded
+    _drive(c, ex)
+    spec = kalshi_spec.openapi()
+    checked = set()
+    for call in rec.calls:
+        if not 200 <= call.status < 300 or call.template is None:
+            continue
+        op_id = spec["paths"][call.template][call.method.lower()]["operationId"]
+        model = getattr(models, f"{op_id}Response", None) or getattr(models, op_id.removeprefix("Get"), None)
+        assert model is not None, f"no SDK model for {op_id}"
+        assert model.from_dict(call.body) is not None, (op_id, call.body)
+        checked.add(op_id)
+    assert len(checked) >= 20, sorted(checked)
