@@ -437,7 +437,10 @@ class FixAcceptor:
                     if not conn.live:
                         if not self._logon(conn, msg):
                             return
-                        conn.sock.settimeout(1.0)
+                        try:
+                            conn.sock.settimeout(1.0)
+                        except OSError:
+                            return  # closed meanwhile (drop_connections / stop)
                         continue
                     if not self._inbound(conn, msg):
                         return
