@@ -308,7 +308,8 @@ def test_engine_runs_on_a_live_feed(ex, tickers):
                 ex.drop_ws_connections()
             if S.n_timers > 5:
                 ex.step(1)
-            if S.n_timers >= 40 or time.monotonic() > deadline:
+            # end once both were seen (a loaded machine can take seconds for the first book)
+            if (S.n_timers >= 40 and S.n_books > 0) or time.monotonic() > deadline:
                 feed.close()
 
     deadline = time.monotonic() + 20
