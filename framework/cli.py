@@ -29,6 +29,7 @@ _PLUGINS = [
     ("framework.live.latency_cli", "latency"),
     ("framework.sweep_cli", "sweep"),
     ("framework.analysis.cli", "report / compare"),
+    ("framework.data.catalog_cli", "catalog info / compact"),
 ]
 
 

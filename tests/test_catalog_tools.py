@@ -1,0 +1,182 @@
+"""`kalshi catalog info` and `kalshi catalog compact` (framework/data/catalog_tools.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from framework.cli import main
+from framework.data.catalog import CatalogError, kind_files, read_table
+from framework.data.catalog_tools import catalog_info, compact, format_info
+from framework.data.replay import ParquetReplayFeed
+from tests.helpers import events_of
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+SECOND = 1_000_000_000
+
+
+def _split(dst: Path) -> Path:
+    """The sample as `kalshi download` lays data out: one file per market per series/date folder.
+
+    Timestamps are floored to the second so that rows of different files tie, and files are
+    named so that path order is the reverse of ticker order: a compaction that broke ties by
+    ticker (or unstably) would reorder events.
+    """
+    shutil.copytree(SAMPLE / "markets", dst / "markets")
+    for kind in ("quotes", "book", "trades", "candles"):
+        for path in kind_files(SAMPLE, kind):
+            t = pq.read_table(path)
+            if kind != "candles":
+                ts = t.column("ts").cast(pa.int64()).to_numpy() // SECOND * SECOND
+                t = t.set_column(0, "ts", pa.array(ts, pa.timestamp("ns", tz="UTC")))
+            out = dst / path.relative_to(SAMPLE).parent
+            out.mkdir(parents=True, exist_ok=True)
+            tickers = sorted(set(t.column("ticker").to_pylist()))
+            for i, tk in enumerate(tickers):
+                sub = t.filter(pc.equal(t.column("ticker"), tk))
+                pq.write_table(sub, out / f"dl-{len(tickers) - i:03d}-{tk}.parquet")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> Path:
+    return _split(tmp_path_factory.mktemp("split") / "cat")
+
+
+def _copy(src: Path, tmp_path: Path, name: str = "cat") -> Path:
+    return Path(shutil.copytree(src, tmp_path / name))
+
+
+def test_info_counts_match_the_data():
+    info = catalog_info(SAMPLE)
+    for kind in ("quotes", "book", "trades", "candles"):
+        df = read_table(SAMPLE, kind)
+        k = info["kinds"][kind]
+        assert k.rows == len(df) and k.files == len(kind_files(SAMPLE, kind))
+        assert k.ts_min == df["ts"].min().value and k.ts_max == df["ts"].max().value
+    assert info["kinds"]["candles"].periods == [5]
+    assert (info["markets"], info["events"], info["series"]) == (11, 3, 2)
+    assert info["bytes"] == sum(p.stat().st_size for p in SAMPLE.rglob("*.parquet"))
+    text = format_info(info)
+    assert "markets 11" in text and "periods 5 min" in text
+
+
+def test_info_cli(capsys):
+    assert main(["catalog", "info", str(SAMPLE)]) == 0
+    assert "book" in capsys.readouterr().out
+    assert main(["catalog", "info", "/nonexistent/cat"]) == 2
+    assert "catalog not found" in capsys.readouterr().err
+
+
+def test_compact_keeps_the_replay_event_order(split, tmp_path):
+    cat = _copy(split, tmp_path)
+    before = events_of(ParquetReplayFeed(cat, kinds=["book", "quotes", "trades"]))
+    ts = [e[0] for e in before]
+    assert len(ts) != len(set(ts))  # ties across files exist, so the order below is tested
+    n_files = {k: len(kind_files(cat, k)) for k in ("quotes", "book", "trades")}
+    plan = compact(cat)
+    assert plan.files_before == sum(n_files.values()) + len(kind_files(split, "candles"))
+    for k in ("quotes", "book", "trades", "candles"):
+        files = kind_files(cat, k)
+        assert len(files) == len({p.parent for p in kind_files(split, k)})
+        assert all(p.name == "compact-0.parquet" for p in files)
+    after = events_of(ParquetReplayFeed(cat, kinds=["book", "quotes", "trades"]))
+    assert after == before
+    # nothing left to do; no hidden staging folders left behind
+    assert compact(cat).groups == []
+    assert not [p for p in cat.rglob(".*")]
+
+
+def _backtest(cat: Path, out: Path) -> tuple[bytes, bytes, bytes]:
+    from framework import run_backtest
+    from framework.core.config import load_config
+
+    cfg = load_config(ROOT / "backtests" / "market_maker.toml")
+    r = run_backtest(cfg.strategy, cat, params=cfg.params, starting_cash=cfg.starting_cash,
+                     **cfg.model_options())
+    assert r.metrics["n_fills"] > 0
+    r.write(out)
+    return tuple((out / f).read_bytes() for f in ("fills.parquet", "orders.parquet", "metrics.json"))
+
+
+def test_backtest_on_compacted_catalog_is_byte_identical(split, tmp_path):
+    cat = _copy(split, tmp_path)
+    before = _backtest(cat, tmp_path / "run-before")
+    compact(cat)
+    after = _backtest(cat, tmp_path / "run-after")
+    assert after == before
+
+
+def test_dry_run_changes_nothing(split, tmp_path, capsys):
+    cat = _copy(split, tmp_path)
+    files = sorted(p for p in cat.rglob("*") if p.is_file())
+    assert main(["catalog", "compact", str(cat), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"would merge {len(files) - 1:,} files into ")
+    assert sorted(p for p in cat.rglob("*") if p.is_file()) == files
+    assert main(["catalog", "compact", str(cat), "--kinds", "trades", "--quiet"]) == 0
+    assert all(p.name == "compact-0.parquet" for p in kind_files(cat, "trades"))
+    assert len(kind_files(cat, "book")) == len(kind_files(split, "book"))
+
+
+def _two_files(tmp_path: Path) -> tuple[Path, Path]:
+    cat = tmp_path / "cat"
+    src = kind_files(SAMPLE, "trades")[0]
+    d = cat / src.relative_to(SAMPLE).parent
+    d.mkdir(parents=True)
+    t = pq.read_table(src)
+    half = t.num_rows // 2
+    pq.write_table(t.slice(0, half), d / "a.parquet")
+    pq.write_table(t.slice(half), d / "b.parquet")
+    return cat, d
+
+
+def test_refuses_an_unsorted_file_and_leaves_the_folder(tmp_path, capsys):
+    cat, d = _two_files(tmp_path)
+    t = pq.read_table(d / "b.parquet")
+    pq.write_table(t.take(pa.array(np.arange(t.num_rows)[::-1].copy())), d / "b.parquet")
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    assert main(["catalog", "compact", str(cat), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "b.parquet: ts is not sorted ascending" in err and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+
+
+def test_refuses_a_column_it_would_drop(tmp_path):
+    cat, d = _two_files(tmp_path)
+    t = pq.read_table(d / "a.parquet")
+    pq.write_table(t.append_column("note", pa.array(["x"] * t.num_rows)), d / "a.parquet")
+    with pytest.raises(CatalogError, match="column 'note' is not in the trades schema"):
+        compact(cat)
+    assert sorted(p.name for p in d.iterdir()) == ["a.parquet", "b.parquet"]
+
+
+def test_skips_a_folder_with_files_and_subfolders(tmp_path):
+    cat, d = _two_files(tmp_path)
+    flat = cat / "trades"
+    for name in ("x.parquet", "y.parquet"):
+        shutil.copy(d / "a.parquet", flat / name)
+    plan = compact(cat)
+    assert [g[1] for g in plan.groups] == [d]
+    assert "holds files and sub-folders" in plan.skipped[0]
+    assert (flat / "x.parquet").exists() and (flat / "y.parquet").exists()
+
+
+def test_recovers_an_interrupted_swap(tmp_path):
+    cat, d = _two_files(tmp_path)
+    rows = read_table(cat, "trades")
+    old = d.with_name(f".{d.name}.compact-old")
+    d.rename(old)  # crashed between "live -> old" and "new -> live"
+    (d.parent / f".{d.name}.compact-new").mkdir()
+    plan = compact(cat)
+    assert any("restored" in r for r in plan.recovered)
+    assert not old.exists() and not (d.parent / f".{d.name}.compact-new").exists()
+    assert read_table(cat, "trades").equals(rows)
+    assert [p.name for p in kind_files(cat, "trades")] == ["compact-0.parquet"]
