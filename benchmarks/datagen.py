@@ -95,7 +95,8 @@ def book_catalog(root: Path, n: int, seed: int = 2) -> Path:
     size[rng.random(n) < 0.1] = 0
     snap_p = np.arange(1, 11) * 100
     _write(root, "book", t, {
-        "ts": pa.concat_arrays([_ts(20, -STEP), _ts(n)]),
+        # the snapshot's 20 rows share one time (they were 20 successive times, which ran backwards into the deltas)
+        "ts": pa.concat_arrays([pa.array(np.full(20, T0 - STEP), pa.timestamp("ns", tz="UTC")), _ts(n)]),
         "ticker": pa.array([t] * (n + 20)),
         "side": pa.array(["yes"] * 10 + ["no"] * 10 + ["yes" if s else "no" for s in side_yes]),
         "price": pa.array(np.concatenate([5000 - snap_p, 5000 - snap_p, price])),

@@ -22,6 +22,7 @@ DEFAULT_CONFIG = REPO_ROOT / "backtests" / "longshot.toml"
 _PLUGINS = [
     ("framework.exchange.cli", "exchange"),
     ("framework.data.download_cli", "download"),
+    ("framework.data.import_cli", "import"),
     ("framework.data.record_cli", "record"),
     ("framework.doctor", "doctor"),
     ("framework.kalshi.fix_check", "fix-check"),
