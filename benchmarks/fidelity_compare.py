@@ -48,7 +48,10 @@ def _row(name: str, res) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--broker", action="append", default=[], metavar="KEY=VALUE",
+                    help="a [broker] option for every run, e.g. level_refill=growth (repeatable)")
     args = ap.parse_args(argv)
+    extra = dict(kv.split("=", 1) for kv in args.broker)
     sys.path.insert(0, str(ROOT))
     from framework.backtest import run_backtest
     from framework.core.config import load_config
@@ -57,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     for cfg_name in ("longshot", "momentum"):
         cfg = load_config(ROOT / "backtests" / f"{cfg_name}.toml")
         res = run_backtest(cfg.strategy, cfg.catalog, markets=cfg.markets, start=cfg.start, end=cfg.end,
-                           params=cfg.params, starting_cash=cfg.starting_cash, **cfg.model_options())
+                           params=cfg.params, starting_cash=cfg.starting_cash, **{**cfg.model_options(), **extra})
         rows.append(_row(cfg_name, res))
     sample = ROOT / "data" / "sample"
     for kinds in (["book", "trades"], ["quotes", "trades"]):
-        res = run_backtest(_take_best(), sample, kinds=kinds, starting_cash=10**12, equity_interval=None)
+        res = run_backtest(_take_best(), sample, kinds=kinds, starting_cash=10**12, equity_interval=None, **extra)
         rows.append(_row(f"take_best ({'+'.join(kinds)})", res))
     if args.json:
         print(json.dumps(rows, indent=2))

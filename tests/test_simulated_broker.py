@@ -571,7 +571,7 @@ def test_unknown_size_fills_at_most_the_assumed_size(tmp_path):
     assert fills_of(s, "b") == []  # same touch, nothing new: the assumed 10 are taken
     assert fills_of(s, "c") == [(cents(47), contracts(10), False)]  # the touch moved: a new level
     assert res.fidelity["fills_by_basis"] == {"assumed": {"fills": 2, "contracts": "20"}}
-    assert res.fidelity["models"]["unknown_size_contracts"] == 10
+    assert res.fidelity["models"]["unknown_size_contracts"] == "10"
     assert any("assumed size" in w for w in res.fidelity["warnings"])
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BASES", "Fidelity", "summary_of"]
+__all__ = ["BASES", "Fidelity", "contracts_str", "summary_of"]
 
 # fill bases in the order they are reported; an unknown basis is accepted and listed after these
 BASES = ("displayed", "assumed", "print", "queue", "bar")
@@ -84,7 +84,7 @@ class Fidelity:
         order = [b for b in BASES if b in self.fills] + sorted(b for b in self.fills if b not in BASES)
         return {
             "models": dict(self.models),
-            "fills_by_basis": {b: {"fills": self.fills[b][0], "contracts": _contracts(self.fills[b][1])}
+            "fills_by_basis": {b: {"fills": self.fills[b][0], "contracts": contracts_str(self.fills[b][1])}
                                for b in order},
             "counts": dict(sorted(self.counts.items())),
             "warnings": list(self.warnings),
@@ -110,6 +110,7 @@ def summary_of(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _contracts(qty: int) -> str:
+def contracts_str(qty: int) -> str:
+    """0.01-contract units as an exact decimal string of contracts (``1050`` -> ``"10.5"``)."""
     whole, frac = divmod(qty, 100)
     return str(whole) if not frac else f"{whole}.{frac:02d}".rstrip("0")

@@ -51,8 +51,8 @@ from __future__ import annotations
 from ..model.book import OrderBook
 from ..model.fees import FeeModel
 from ..model.orders import Fill, Order, OrderStatus, Trade
-from ..units import CONTRACT, DOLLAR, contracts, notional
-from .fidelity import Fidelity
+from ..units import DOLLAR, contracts, notional
+from .fidelity import Fidelity, contracts_str
 from .latency import DelayedReports, parse_latency
 from .queue_models import MODELS as QUEUE_MODELS
 from .queue_models import make_queue_model
@@ -135,7 +135,7 @@ class SimulatedBroker:
         fid = self.fidelity
         fid.model("queue_model", queue_model if queue_model != "power" else f"power (n={queue_power})")
         fid.model("level_refill", level_refill)
-        fid.model("unknown_size_contracts", self.unknown_size / CONTRACT)
+        fid.model("unknown_size_contracts", contracts_str(self.unknown_size))
         fid.model("crossed_books", crossed_books)
         fid.model("latency", self.latencies.describe())
         if queue_model in ("power", "log"):
