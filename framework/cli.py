@@ -30,7 +30,7 @@ _PLUGINS = [
     ("framework.live.latency_cli", "latency"),
     ("framework.sweep_cli", "sweep"),
     ("framework.analysis.cli", "report / compare"),
-    ("framework.data.catalog_cli", "catalog info / compact"),
+    ("framework.data.catalog_cli", "catalog info / check / compact"),
 ]
 
 

@@ -180,3 +180,29 @@ def test_recovers_an_interrupted_swap(tmp_path):
     assert not old.exists() and not (d.parent / f".{d.name}.compact-new").exists()
     assert read_table(cat, "trades").equals(rows)
     assert [p.name for p in kind_files(cat, "trades")] == ["compact-0.parquet"]
+
+
+def test_check_clean_sample(capsys):
+    assert main(["catalog", "check", str(SAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "0 problem(s), 0 warning(s)" in out and "11 of 11 markets settled" in out
+    from framework.data.catalog_tools import check_catalog
+    rep = check_catalog(SAMPLE)
+    trades = read_table(SAMPLE, "trades")
+    assert rep["kinds"]["trades"]["per_market"] == trades["ticker"].value_counts().to_dict()
+    assert rep["kinds"]["trades"]["max_gap_ns"] > 0
+
+
+def test_check_reports_unsorted_file_cents_and_coverage(tmp_path, capsys):
+    cat, d = _two_files(tmp_path)
+    shutil.copytree(SAMPLE / "markets", cat / "markets")
+    t = pq.read_table(d / "b.parquet")
+    pq.write_table(t.take(pa.array(np.arange(t.num_rows)[::-1].copy())), d / "b.parquet")
+    a = pq.read_table(d / "a.parquet")
+    cents = pc.cast(pc.add(pc.divide(a.column("yes_price"), 100), 1), pa.int64())
+    pq.write_table(a.set_column(a.schema.get_field_index("yes_price"), "yes_price", cents), d / "a.parquet")
+    assert main(["catalog", "check", str(cat)]) == 2
+    out = capsys.readouterr().out
+    assert "1 problem(s)" in out and "b.parquet: row 1: ts goes backwards" in out
+    assert "a.parquet: every price is below" in out
+    assert "listed without data" in out and " 0 listed without data" not in out

@@ -1,4 +1,4 @@
-"""``kalshi catalog info|compact DIR``: inspect a catalog and merge its small files.
+"""``kalshi catalog info|check|compact DIR``: inspect a catalog and merge its small files.
 
 Logic lives in ``framework.data.catalog_tools``; this module only parses and prints.
 """
@@ -14,15 +14,20 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "catalog", help="inspect (info) or merge small files of (compact) a Parquet catalog",
-        description="Catalog tools. Example: kalshi catalog info data/sample; "
+        "catalog", help="inspect (info), check the data of (check) or merge small files of (compact) a Parquet catalog",
+        description="Catalog tools. Example: kalshi catalog info data/sample; kalshi catalog check data/sample; "
                     "kalshi catalog compact data/kx --dry-run",
     )
-    sub = p.add_subparsers(dest="catalog_cmd", metavar="{info,compact}")
+    sub = p.add_subparsers(dest="catalog_cmd", metavar="{info,check,compact}")
     sub.required = True
     info = sub.add_parser("info", help="kinds, files, rows, markets, time ranges and size (from Parquet footers)")
     info.add_argument("dir", metavar="DIR", help="catalog folder")
     info.set_defaults(func=run)
+    chk = sub.add_parser("check", help="data-quality report: the replay's read checks over every file, rows per "
+                         "kind and market, time ranges, gaps, settlement coverage (exit 2 on a problem)")
+    chk.add_argument("dir", metavar="DIR", help="catalog folder")
+    chk.add_argument("--per-market", action="store_true", help="also list rows per market")
+    chk.set_defaults(func=run)
     comp = sub.add_parser(
         "compact", help="merge each partition folder's files into one file (replay order unchanged)",
         description="Merge the files of each folder (one kind, one series=/date= partition) into one "
@@ -42,12 +47,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .catalog import CatalogError
-    from .catalog_tools import COMPACT_KINDS, catalog_info, compact, format_info
+    from .catalog_tools import COMPACT_KINDS, catalog_info, check_catalog, compact, format_check, format_info
 
     try:
         if args.catalog_cmd == "info":
             print(format_info(catalog_info(args.dir)))
             return 0
+        if args.catalog_cmd == "check":
+            report = check_catalog(args.dir)
+            print(format_check(report, per_market=args.per_market))
+            return 2 if report["problems"] else 0
         if args.min_files < 2:
             raise CatalogError(f"--min-files must be at least 2, got {args.min_files}")
         kinds = COMPACT_KINDS if args.kinds is None else tuple(k.strip() for k in args.kinds.split(",") if k.strip())

@@ -38,8 +38,8 @@ from .catalog import (
 )
 from .replay import _periods
 
-__all__ = ["COMPACT_KINDS", "CompactPlan", "KindInfo", "catalog_info", "compact", "format_info",
-           "plan_compact"]
+__all__ = ["COMPACT_KINDS", "CompactPlan", "KindInfo", "catalog_info", "check_catalog", "compact",
+           "format_check", "format_info", "plan_compact"]
 
 # the time-stamped kinds the replay reads; markets (last file wins) and fee tables are left alone
 COMPACT_KINDS: tuple[str, ...] = ("quotes", "book", "trades", "candles")
@@ -290,3 +290,109 @@ def compact(root: str | os.PathLike[str], kinds: Iterable[str] = COMPACT_KINDS, 
         shutil.rmtree(old)
         shutil.rmtree(new)
     return plan
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check_catalog(root: str | os.PathLike[str]) -> dict:
+    """Data-quality report: the replay's read checks (``framework.data.checks``) run over every
+    file of every replayed kind, plus rows per kind and market, time ranges, the largest gap
+    inside a file, and settlement coverage. Returns ``{"problems": [...], "warnings": [...],
+    "kinds": {kind: {...}}, "markets": {...}}``; a problem is a line a backtest would stop on."""
+    import pyarrow.compute as pc
+
+    from .checks import DataWarnings, SourceCheck, check_markets_files
+    from .replay import _COLUMNS, _KIND_BY_NAME
+
+    root_p = _check_root(root)
+    problems: list[str] = []
+    warnings = DataWarnings()
+    try:
+        check_markets_files(root_p)
+    except CatalogError as exc:
+        problems.append(str(exc))
+    markets = read_markets(root_p) if kind_files(root_p, "markets") else None
+    windows = None
+    if markets is not None:
+        windows = {}
+        for rec in markets[["ticker", "open_ts", "close_ts", "settle_ts"]].itertuples(index=False):
+            end = rec.close_ts if rec.settle_ts is None or rec.settle_ts != rec.settle_ts else rec.settle_ts
+            windows[rec.ticker] = (int(rec.open_ts.value), int(end.value))
+    kinds: dict[str, dict] = {}
+    with_data: set[str] = set()
+    for kind in COMPACT_KINDS:
+        files = kind_files(root_p, kind)
+        if not files:
+            continue
+        per_market: dict[str, int] = {}
+        k = {"files": len(files), "rows": 0, "ts_min": None, "ts_max": None, "max_gap_ns": 0,
+             "max_gap_file": None, "per_market": per_market}
+        cols = ["ts", "ticker", *_COLUMNS[_KIND_BY_NAME[kind]]]
+        for path in files:
+            check = SourceCheck(path, kind, windows)
+            last = None
+            try:
+                validate_file(path, kind)
+                for batch in pq.ParquetFile(path).iter_batches(columns=cols):
+                    ts = batch.column(0).cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy(
+                        zero_copy_only=False)
+                    check.batch(batch, ts)
+                    enc = pc.dictionary_encode(batch.column(1))
+                    names, idx = enc.dictionary.to_pylist(), enc.indices.to_numpy(zero_copy_only=False)
+                    check.window(ts, names, idx)
+                    for name, n in zip(names, np.bincount(idx, minlength=len(names)).tolist(), strict=True):
+                        per_market[name] = per_market.get(name, 0) + n
+                    if len(ts):
+                        full = ts if last is None else np.concatenate([[last], ts])
+                        if len(full) > 1:
+                            gap = int(np.max(np.diff(full)))
+                            if gap > k["max_gap_ns"]:
+                                k["max_gap_ns"], k["max_gap_file"] = gap, str(path)
+                        last = int(ts[-1])
+                        k["ts_min"] = int(ts[0]) if k["ts_min"] is None else min(k["ts_min"], int(ts[0]))
+                        k["ts_max"] = last if k["ts_max"] is None else max(k["ts_max"], last)
+                    k["rows"] += len(ts)
+            except CatalogError as exc:
+                problems.append(str(exc))
+                continue
+            except (OSError, pa.ArrowException) as exc:
+                problems.append(f"corrupt or unreadable Parquet file {path}: "
+                                f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
+                continue
+            check.finish(warnings)
+        with_data |= set(per_market)
+        kinds[kind] = k
+    cover: dict = {}
+    if markets is not None:
+        settled = set(markets.loc[markets["result"].notna(), "ticker"])
+        listed = set(markets["ticker"])
+        cover = {"listed": len(listed), "settled": len(settled),
+                 "with_data": len(with_data & listed),
+                 "with_data_unsettled": sorted((with_data & listed) - settled),
+                 "without_data": sorted(listed - with_data)}
+    else:
+        problems.append(f"{root_p}: no markets table, so no market can settle; write one with "
+                        "write_table(root, 'markets', df)")
+    return {"root": str(root_p), "problems": problems, "warnings": warnings.lines(), "kinds": kinds,
+            "markets": cover}
+
+
+def format_check(report: dict, per_market: bool = False) -> str:
+    """The ``kalshi catalog check`` text."""
+    lines = [f"catalog {report['root']}: {len(report['problems'])} problem(s), "
+             f"{len(report['warnings'])} warning(s)"]
+    for kind, k in report["kinds"].items():
+        gap = k["max_gap_ns"] / 1e9
+        lines.append(f"  {kind:<8} {k['files']:>6,} files {k['rows']:>12,} rows {len(k['per_market']):>6,} markets  "
+                     f"{_fmt_ts(k['ts_min'])} .. {_fmt_ts(k['ts_max'])}  largest gap in a file {gap:,.0f} s")
+        if per_market:
+            lines += [f"    {t}: {n:,}" for t, n in sorted(k["per_market"].items())]
+    m = report["markets"]
+    if m:
+        lines.append(f"  settlement: {m['settled']:,} of {m['listed']:,} markets settled; "
+                     f"{m['with_data']:,} have data, {len(m['with_data_unsettled']):,} of those unsettled; "
+                     f"{len(m['without_data']):,} listed without data")
+    lines += [f"  problem: {p}" for p in report["problems"]]
+    lines += [f"  warning: {w}" for w in report["warnings"]]
+    return "\n".join(lines)
