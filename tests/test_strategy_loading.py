@@ -44,7 +44,7 @@ def project(tmp_path):
         [run]
         strategy = "my_quiet_strategy:Quiet"
         catalog = "{SAMPLE.as_posix()}"
-        end = "2026-11-19"
+        end = "2026-11-20"
     '''))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -61,10 +61,10 @@ def test_config_strategy_found_next_to_config_from_another_directory(project):
 def test_strategy_from_file_path(project):
     proj, elsewhere = project
     proc = kalshi("backtest", "--strategy", "../proj/my_quiet_strategy.py:Quiet", "--catalog", str(SAMPLE),
-                  "--end", "2026-11-19", "--out", str(elsewhere / "o2"), cwd=elsewhere)
+                  "--end", "2026-11-20", "--out", str(elsewhere / "o2"), cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr
     proc = kalshi("backtest", "--strategy", "./my_quiet_strategy.py:Quiet", "--catalog", str(SAMPLE),
-                  "--end", "2026-11-19", "--out", str(elsewhere / "o3"), cwd=proj)
+                  "--end", "2026-11-20", "--out", str(elsewhere / "o3"), cwd=proj)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -90,9 +90,9 @@ def test_strategy_module_with_broken_import_says_so(tmp_path):
 
 
 def test_run_backtest_starting_cash_string_is_dollars():
-    res = run_backtest(LongshotFade, SAMPLE, end="2026-11-19", starting_cash="1000")
+    res = run_backtest(LongshotFade, SAMPLE, end="2026-11-20", starting_cash="1000")
     assert res.metrics["starting_cash"] == Decimal("1000")
-    res_units = run_backtest(LongshotFade, SAMPLE, end="2026-11-19", starting_cash=10_000_000)
+    res_units = run_backtest(LongshotFade, SAMPLE, end="2026-11-20", starting_cash=10_000_000)
     assert res_units.metrics["starting_cash"] == res.metrics["starting_cash"]
     with pytest.raises(ValueError, match="starting_cash"):
         run_backtest(LongshotFade, SAMPLE, starting_cash=1000.5)

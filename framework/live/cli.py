@@ -38,6 +38,7 @@ def _common(p: argparse.ArgumentParser, with_mode: bool) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a strategy parameter (repeatable)")
     p.add_argument("--markets", help="comma-separated tickers (overrides [run] markets)")
+    p.add_argument("--no-report", action="store_true", help="skip report.html (`kalshi report RUN_DIR` later)")
 
 
 def add_parser(sub) -> None:
@@ -115,11 +116,29 @@ def cmd_run(args) -> int:
         return _strategy_failed(err, runner, settings.out)
     print("stopped: " + str(summary.get("reason")))
     print(json.dumps({k: v for k, v in summary.items() if k != "cash_units"}, indent=2, default=str))
+    _report(settings, args)
     if summary.get("resting_on_exchange"):  # the stop could not clear the exchange: say so, exit 3
         print(f"error: {len(summary['resting_on_exchange'])} order(s) of this run still rest on the exchange "
               "after the stop; cancel them (kalshi kill again, or on Kalshi) before walking away", file=sys.stderr)
         return 3
     return 0
+
+
+def _report(settings, args) -> None:
+    """report.html in the paper/live run folder, as a backtest writes one (a plotting failure
+    never hides the run's outcome: it is a warning)."""
+    if getattr(args, "no_report", False) or not (settings.out / "metrics.json").is_file():
+        return
+    from ..analysis.report import write_report, write_run_files
+
+    try:
+        write_run_files(settings.out, config=settings.cfg.run.path)
+        path, seconds = write_report(settings.out)
+    except Exception as exc:
+        print(f"kalshi: warning: report.html not written: {type(exc).__name__}: {exc} "
+              f"(kalshi --debug report {settings.out})", file=sys.stderr)
+        return
+    print(f"report: {path} ({seconds:.2f} s; rebuild with `kalshi report {settings.out}`)")
 
 
 def _strategy_failed(err, runner, out: Path) -> int:
