@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from framework.live.testing import local_exchange
+# the repository root on the path, so tests can import benchmarks/ as plain `pytest` runs them in CI
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from framework.live.testing import local_exchange  # noqa: E402
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ places orders when a given bar becomes visible (or from a timer in between).
 from __future__ import annotations
 
 import pytest
+from helpers import SEC, T0
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,6 @@ from framework.core.events import CANDLE
 from framework.model.fees import FeeModel
 from framework.model.portfolio import Portfolio
 from framework.units import DOLLAR
-from tests.helpers import SEC, T0
 
 M = "KXTEST-26JAN01-T50"
 MIN = 60 * SEC

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from helpers import events_of
 
 from framework.cli import main
 from framework.data.catalog import CatalogError, kind_files, read_table
 from framework.data.catalog_tools import catalog_info, compact, format_info
 from framework.data.replay import ParquetReplayFeed
-from tests.helpers import events_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"

@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import SEC, T0, market, write_rows
 
 from framework import Strategy, cents, contracts, run_backtest
 from framework.core.events import CANDLE
 from framework.data.catalog import CatalogError, write_table
 from framework.data.replay import ParquetReplayFeed
 from framework.model.bars import Bar
-from tests.helpers import SEC, T0, market, write_rows
 
 M = "KXTEST-26JAN01-T50"
 MIN = 60 * SEC
