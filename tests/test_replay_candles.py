@@ -138,7 +138,7 @@ def test_backtest_on_candles_uses_the_bar_rule(tmp_path):
 def test_cli_one_line_error_for_candles_mixed_with_trades(tmp_path):
     root = catalog(tmp_path / "cat", trades=True)
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[run]\nstrategy = "tests.test_replay_candles:BuyDip"\ncatalog = "{root}"\n'
+    cfg.write_text(f'[run]\nstrategy = "{Path(__file__).resolve()}:BuyDip"\ncatalog = "{root}"\n'
                    '[broker]\nkinds = ["candles", "trades"]\nbar_spread_cents = 2\n')
     p = subprocess.run([sys.executable, "-m", "framework.cli", "backtest", str(cfg), "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
