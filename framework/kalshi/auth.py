@@ -110,7 +110,7 @@ def _parse_private_pem(data: bytes, passphrase: str | bytes | None, source: str)
     if b"-----BEGIN" not in data:
         raise AuthError(
             f"the private key from {source} is not a PEM file: expected a block whose header line "
-            "reads 'BEGIN RSA PRIVATE KEY' (PKCS#1) or 'BEGIN PRIVATE KEY' (PKCS#8), as downloaded "
+            "names an RSA private key (PKCS#1) or a private key (PKCS#8), as downloaded "
             "when the API key was created on Kalshi"
         )
     if b"BEGIN OPENSSH PRIVATE KEY" in data:
