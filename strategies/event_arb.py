@@ -74,11 +74,8 @@ class EventArbitrage(Strategy):
     def buy_basket(self, books) -> tuple[int, list[int], int] | None:
         """(qty, YES asks, edge) when buying one YES of every leg pays more than it costs."""
         asks = [b.yes_ask for b in books]
-        sizes = [b.yes_ask_size for b in books]
-        if None in asks or None in sizes:
-            return None
-        qty = min(min(sizes), self.max_qty)
-        if qty <= 0:
+        qty = self._basket_qty(asks, [b.yes_ask_size for b in books])
+        if qty is None:
             return None
         cost = sum(notional(p, qty) for p in asks) + self._fees(asks, qty)  # costs round up
         edge = DOLLAR * qty // CONTRACT - cost
@@ -88,16 +85,20 @@ class EventArbitrage(Strategy):
         """(qty, YES bids, edge) when selling one YES of every leg brings more than the basket
         can cost at settlement (one leg wins: $1 per contract)."""
         bids = [b.yes_bid for b in books]
-        sizes = [b.yes_bid_size for b in books]
-        if None in bids or None in sizes:
-            return None
-        qty = min(min(sizes), self.max_qty)
-        if qty <= 0:
+        qty = self._basket_qty(bids, [b.yes_bid_size for b in books])
+        if qty is None:
             return None
         # selling YES at b = buying NO at $1 - b; the fee is the same (P(1-P) is symmetric)
         proceeds = sum(p * qty // CONTRACT for p in bids) - self._fees(bids, qty)  # proceeds round down
         edge = proceeds - DOLLAR * qty // CONTRACT
         return (qty, bids, edge) if edge >= self.min_edge * qty // CONTRACT else None
+
+    def _basket_qty(self, prices: list[int | None], sizes: list[int | None]) -> int | None:
+        """The smallest size shown across the legs (capped at ``max_qty``); None if a leg is empty."""
+        if None in prices or None in sizes:
+            return None
+        qty = min(min(sizes), self.max_qty)
+        return qty if qty > 0 else None
 
     def _fees(self, prices: list[int], qty: int) -> int:
         return sum(fee_for(p, qty, self.params["taker_fee"]) for p in prices)

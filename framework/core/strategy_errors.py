@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..logs import fmt_sim_time
+
 __all__ = ["StrategyError", "strategy_error", "write_error_files"]
 
 
@@ -52,8 +54,6 @@ class StrategyError(RuntimeError):
 def write_error_files(err: StrategyError, folder: str | Path) -> Path:
     """Keep the failure in the run folder: ``error.txt`` (message and traceback), and the same at
     the end of ``run.log``. Returns the folder."""
-    from ..logs import fmt_sim_time
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "error.txt").write_text(f"{err}\n\n{err.traceback_text}")
@@ -97,9 +97,4 @@ def _about(callback: str, args: list[Any]) -> tuple[str | None, str | None]:
 
 
 def _fmt_ts(ts: int) -> str:
-    import datetime as _dt
-
-    if not ts:
-        return "before the first event"
-    t = _dt.datetime.fromtimestamp(ts // 1_000_000_000, tz=_dt.UTC)
-    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{(ts // 1_000_000) % 1000:03d} UTC"
+    return f"{fmt_sim_time(ts)} UTC" if ts else "before the first event"
