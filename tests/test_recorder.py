@@ -160,7 +160,9 @@ def test_gaps_are_recorded_as_snapshots(ex, tmp_path):
 
 def test_rotation_compacts_and_checkpoints(ex, tmp_path):
     out = tmp_path / "rot"
-    tickers, live, rec = record_while_trading(ex, out, "ws", steps=8, rotate_minutes=0.004,
+    # a 0.6 s period spans three 0.2 s flushes, so each period has several parts to merge even
+    # when a loaded machine delays some of them (0.24 s periods sometimes held one part only)
+    tickers, live, rec = record_while_trading(ex, out, "ws", steps=16, rotate_minutes=0.01,
                                               faults=lambda i: time.sleep(0.12), backoff_base=0.05,
                                               backoff_cap=0.2)
     assert rec.stats.rotations >= 2
