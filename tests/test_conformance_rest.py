@@ -225,3 +225,61 @@ def test_official_sdk_models_read_every_answer(recorded):
         assert model.from_dict(call.body) is not None, (op_id, call.body)
         checked.add(op_id)
     assert len(checked) >= 20, sorted(checked)
+
+
+@pytest.fixture
+def modern_recorded(tmp_path, oas):
+    """Like ``recorded``, on an exchange without the legacy fields (current shapes: status ``finalized``)."""
+    from framework.live.testing import local_exchange
+
+    ex, kid, priv = local_exchange(tmp_path / "ex", legacy_fields=False)
+    ex.step(3)
+    rec = SpecRecorder(oas, _templates(kalshi_spec.openapi()))
+    s = requests.Session()
+    s.hooks["response"].append(rec.hook)
+    c = KalshiRestClient(ex.rest_url, KalshiSigner(kid, load_private_key(priv)), session=s, read_rate=100_000,
+                         write_rate=100_000)
+    yield c, rec, ex
+    c.close()
+    ex.stop()
+
+
+def test_void_and_scalar_markets_conform_and_say_what_they_paid(modern_recorded):
+    """A market finalized as void and one as scalar (held YES and NO) read back as the spec allows:
+    ``Market.result`` has no ``void`` (a void market reads ``""``, finalized), a scalar market
+    carries its ``settlement_value_dollars``, and the settlement records say ``void``/``scalar``
+    with the YES payout in cents."""
+    c, rec, ex = modern_recorded
+    s_t, v_t = sorted(ex.engine.markets)[:2]
+    for t, side in ((s_t, "yes"), (v_t, "no")):
+        ask = ex.engine.top(t)["yes_ask" if side == "yes" else "yes_bid"]
+        price = ask if side == "yes" else 10_000 - ask
+        c.create_order(OrderRequest(t, side, "buy", 300, price, "immediate_or_cancel"))
+    ex.settle(s_t, "scalar", 3750)
+    ex.settle(v_t, "void")
+    scalar, void = c.get_market(s_t), c.get_market(v_t)
+    listed = {m.ticker: m for m in c.iter_markets(tickers=f"{s_t},{v_t}", mve_filter=None)}
+    assert scalar.status == void.status == "finalized" and listed[v_t].status == "finalized"
+    assert scalar.result == "scalar" and scalar.settlement_value == 3750 and scalar.settlement_ts is not None
+    assert void.result == "" and listed[v_t].result == "" and void.settlement_value is None
+    rows = {r["ticker"]: r for r in c.get_json("/portfolio/settlements")["settlements"]}
+    assert rows[s_t]["market_result"] == "scalar" and rows[s_t]["value"] == 37  # cents, rounded down
+    assert rows[v_t]["market_result"] == "void" and rows[v_t]["value"] is None
+    assert rec.errors == []
+
+
+def test_void_result_can_be_served_as_the_word(tmp_path):
+    """``void_result="void"`` emulates older API versions that sent the word (not spec-valid now)."""
+    from framework.live.testing import local_exchange
+
+    ex, kid, priv = local_exchange(tmp_path / "ex", void_result="void")
+    try:
+        t = sorted(ex.engine.markets)[0]
+        ex.settle(t, "void")
+        c = KalshiRestClient(ex.rest_url, KalshiSigner(kid, load_private_key(priv)))
+        assert c.get_market(t).result == "void"
+        c.close()
+        with pytest.raises(ValueError, match="void_result"):
+            local_exchange(tmp_path / "ex2", void_result="VOID")
+    finally:
+        ex.stop()

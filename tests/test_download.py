@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 
 from framework import Strategy, contracts, run_backtest
@@ -234,6 +235,68 @@ def test_markets_upsert_when_a_result_appears_later(ex, state_dir, tmp_path):
     # the settled market is complete; the open ones only miss the current second (not final yet)
     got = set(tr[tr["ticker"] == first]["trade_id"])
     assert got == exchange_trade_ids(ex, [first])
+
+
+def settle_each_way(ex) -> list[str]:
+    """Settle the three KXLOCALTEMP markets yes, scalar ($0.37 per YES) and void; their tickers."""
+    tickers = temp_tickers(ex)
+    ex.settle(tickers[0], "yes")
+    ex.settle(tickers[1], "scalar", 3700)
+    ex.settle(tickers[2], "void")
+    return tickers
+
+
+def test_download_stores_void_and_scalar_results_and_the_backtest_pays_them(ex, state_dir, tmp_path):
+    ex.step(120)
+    tickers = settle_each_way(ex)
+    out = tmp_path / "cat"
+    with client_for(ex, state_dir) as c:
+        rep = run_dl(c, out, candles=False)
+    assert rep.ok, rep.summary()
+    m = read_markets(out).set_index("ticker")
+    assert list(m.loc[tickers, "result"]) == ["yes", "scalar", "void"]
+    assert m.loc[tickers[1], "settlement_value"] == 3700  # Kalshi's settlement_value_dollars "0.3700"
+    assert m.loc[[tickers[0], tickers[2]], "settlement_value"].isna().all()
+    assert m["settle_ts"].notna().all() and (m["settle_ts"] >= m["close_ts"]).all()
+    # the local exchange serves a void market as the spec allows (result ""), so it is inferred, and said so
+    assert [w for w in rep.warnings if "read as void" in w] == [
+        w for w in rep.warnings if w.startswith(tickers[2])] and any("read as void" in w for w in rep.warnings)
+
+    res = run_backtest(FollowTrades, out, kinds=["trades"])
+    st = res.settlements.set_index("ticker")
+    assert list(st.loc[tickers, "result"]) == ["yes", "scalar", "void"]
+    fills = res.fills
+    for t in tickers:
+        held, payout = int(st.loc[t, "position"]), int(st.loc[t, "payout"])
+        if t == tickers[1]:
+            assert payout == held * 3700 // 100  # YES held: $0.37 per contract
+        elif t == tickers[2]:
+            f = fills[fills["ticker"] == t]
+            assert payout == int((f["price"] * f["qty"] // 100).sum())  # void: the cost comes back
+    assert (st["position"] != 0).any(), "FollowTrades bought nothing: the settlement checks above ran on nothing"
+
+
+def test_download_empty_result_policy_and_a_literal_void(ex, state_dir, tmp_path):
+    ex.step(40)
+    tickers = settle_each_way(ex)
+    with client_for(ex, state_dir) as c:
+        rep = run_dl(c, tmp_path / "a", candles=False, trades=False, empty_result="unsettled")
+        with pytest.raises(DownloadError, match="--empty-result must be one of void, unsettled"):
+            run_dl(c, tmp_path / "b", empty_result="maybe")
+    m = read_markets(tmp_path / "a").set_index("ticker")
+    assert pd.isna(m.loc[tickers[2], "result"]) and pd.isna(m.loc[tickers[2], "settle_ts"])
+    assert any(w.startswith(tickers[2]) and "null result" in w for w in rep.warnings), rep.warnings
+    # an exchange that sends the word "void" (older API versions): stored as void, nothing inferred
+    old = LocalExchange(port=0, seed=7, state_dir=state_dir, background=False, void_result="void").start()
+    try:
+        old.step(10)
+        ts = settle_each_way(old)
+        with client_for(old, state_dir) as c:
+            rep2 = run_dl(c, tmp_path / "c", candles=False, trades=False)
+    finally:
+        old.stop()
+    assert read_markets(tmp_path / "c").set_index("ticker").loc[ts[2], "result"] == "void"
+    assert not any("read as void" in w for w in rep2.warnings)
 
 
 def test_markets_filter_and_range_errors(ex, state_dir, tmp_path):

@@ -62,6 +62,7 @@ from ..kalshi.errors import (
     KalshiPermissionDenied,
 )
 from ..kalshi.models import Candle, Market, Trade, parse_time_ns
+from ..kalshi.outcome import EMPTY_RESULT_POLICIES, market_outcome
 from ..kalshi.rest import DEFAULT_PAGE_LIMIT, PAGE_LIMITS
 from ..units import DOLLAR
 from .catalog import CANDLE_PERIODS, CatalogError, kind_files, read_markets, write_table
@@ -325,10 +326,15 @@ def _gaps(lo: int, hi: int, covered: list[tuple[int, int]]) -> list[tuple[int, i
 # --------------------------------------------------------------------------- markets
 
 
-def market_row(m: Market, series: str, warn: Callable[[str], None] | None = None) -> dict[str, Any] | None:
+def market_row(m: Market, series: str, warn: Callable[[str], None] | None = None,
+               empty_result: str = "void") -> dict[str, Any] | None:
     """A Kalshi :class:`Market` -> a ``markets`` catalog row (times in int ns), or ``None``
-    when it lacks open/close times. ``result`` is ``"yes"``/``"no"`` once determined (else
-    null); scalar and void results become null with a warning. ``settle_ts`` is Kalshi's
+    when it lacks open/close times. ``result`` is read by
+    :func:`framework.kalshi.outcome.market_outcome`: ``"yes"``/``"no"``/``"scalar"`` once
+    determined, ``"void"`` when Kalshi says so or (``empty_result="void"``, the default) when a
+    finalized market's result is empty; null otherwise (warned when the result is unusable).
+    ``settlement_value`` is the scalar YES payout per contract (Kalshi's
+    ``settlement_value_dollars``), null for the other results. ``settle_ts`` is Kalshi's
     ``settlement_ts``, else (for a determined market without one) its close time."""
     say = warn or (lambda _msg: None)
     if m.open_time is None or m.close_time is None:
@@ -338,13 +344,12 @@ def market_row(m: Market, series: str, warn: Callable[[str], None] | None = None
     if close_ns < open_ns:
         say(f"{m.ticker}: close_time is before open_time; using open_time for both")
         close_ns = open_ns
-    raw = (m.result or "").strip().lower()
-    result = settle = None
-    if raw in ("yes", "no"):
-        result = raw
+    outcome, note = market_outcome(m, empty_result)
+    if note:
+        say(note if outcome is not None else f"{note}: stored with a null result (not settled in backtests)")
+    settle = None
+    if outcome is not None:
         settle = m.settlement_ts if m.settlement_ts is not None else close_ns
-    elif raw:
-        say(f"{m.ticker}: result {raw!r} is not yes/no; stored as null (not settled in backtests)")
     return {
         "ticker": m.ticker,
         "event_ticker": m.event_ticker,
@@ -352,12 +357,14 @@ def market_row(m: Market, series: str, warn: Callable[[str], None] | None = None
         "open_ts": open_ns,
         "close_ts": close_ns,
         "settle_ts": settle,
-        "result": result,
+        "result": None if outcome is None else outcome.result,
         "title": m.title or m.yes_sub_title or None,
+        "settlement_value": None if outcome is None else outcome.value,
     }
 
 
-_MARKET_COLS = ("ticker", "event_ticker", "series_ticker", "open_ts", "close_ts", "settle_ts", "result", "title")
+_MARKET_COLS = ("ticker", "event_ticker", "series_ticker", "open_ts", "close_ts", "settle_ts", "result", "title",
+                "settlement_value")
 
 
 def _existing_markets(root: Path) -> dict[str, dict[str, Any]]:
@@ -371,6 +378,8 @@ def _existing_markets(root: Path) -> dict[str, dict[str, Any]]:
             v = rec.get(k)
             if k.endswith("_ts"):
                 row[k] = None if v is None or v != v else int(v.value)
+            elif k == "settlement_value":
+                row[k] = None if v is None or v != v else int(v)
             else:
                 row[k] = None if v is None or v != v else str(v)
         out[row["ticker"]] = row
@@ -406,6 +415,7 @@ def _upsert_markets(root: Path, rows: list[dict[str, Any]]) -> int:
             "settle_ts": pd.array([r["settle_ts"] for r in ordered], dtype="Int64"),
             "result": pd.Series([r["result"] for r in ordered], dtype=object),
             "title": pd.Series([r["title"] for r in ordered], dtype=object),
+            "settlement_value": pd.array([r["settlement_value"] for r in ordered], dtype="Int64"),
         })
         write_table(root, "markets", df, partition_by="series", filename=MARKETS_FILE)
         changed_total += changed
@@ -757,6 +767,7 @@ def download(
     safety_lag_s: int = 5,
     notify: Callable[[str], None] | None = None,
     now: Callable[[], float] = time.time,
+    empty_result: str = "void",
 ) -> DownloadReport:
     """Download ``series`` (or the given ``markets``) into the catalog ``out``; see the module doc.
 
@@ -766,12 +777,16 @@ def download(
     one line with the plan (markets, units to fetch, units already complete). Per-unit errors do
     not stop the run (they are listed in the report; re-run to resume) unless
     ``MAX_CONSECUTIVE_FAILURES`` happen in a row; bad arguments, unknown series, auth failures
-    and an unwritable folder raise :class:`DownloadError`.
+    and an unwritable folder raise :class:`DownloadError`. ``empty_result``: how a finalized
+    market with an empty result is stored, ``"void"`` (default) or ``"unsettled"`` (Kalshi's
+    spec does not say how a voided market reads; see :mod:`framework.kalshi.outcome`).
     """
     series_l = list(dict.fromkeys(s.strip() for s in series if s and s.strip()))
     tickers = list(dict.fromkeys(t.strip() for t in markets if t and t.strip())) if markets else None
     if not series_l and not tickers:
         raise DownloadError("nothing to download: give --series (and optionally --markets)")
+    if empty_result not in EMPTY_RESULT_POLICIES:
+        raise DownloadError(f"--empty-result must be one of {', '.join(EMPTY_RESULT_POLICIES)}, got {empty_result!r}")
     if period not in CANDLE_PERIODS:
         raise DownloadError(f"--period must be one of {', '.join(map(str, CANDLE_PERIODS))} (minutes), got {period!r}")
     start_s = parse_time_arg(start)
@@ -806,7 +821,7 @@ def download(
     rows: list[dict[str, Any]] = []
     chosen: list[_M] = []
     for s, m in picked:
-        row = market_row(m, s, warn)
+        row = market_row(m, s, warn, empty_result)
         if row is None:
             continue
         if start_s is not None and row["close_ts"] < start_s * _NS:

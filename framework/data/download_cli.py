@@ -39,6 +39,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-candles", action="store_true", help="skip candlesticks")
     p.add_argument("--no-trades", action="store_true", help="skip trades (with --no-candles: markets only)")
     p.add_argument("--skip-block-trades", action="store_true", help="leave block trades out of `trades`")
+    p.add_argument("--empty-result", default="void", choices=("void", "unsettled"),
+                   help="a finalized market with an empty result (Kalshi's Market.result has no 'void'; "
+                   "its spec does not say how a voided market reads): store it as void (default) or leave "
+                   "it unsettled")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--out", required=True, metavar="CATALOG", help="catalog folder to fill (created if needed)")
     p.set_defaults(func=run)
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             report = download(
                 client, args.out, args.series, markets=markets, start=args.start, end=args.end,
                 period=args.period, candles=not args.no_candles, trades=not args.no_trades,
-                skip_block_trades=args.skip_block_trades, progress=False if args.quiet else None,
+                skip_block_trades=args.skip_block_trades, empty_result=args.empty_result, progress=False if args.quiet else None,
                 notify=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
             )
     except DownloadError as e:

@@ -29,6 +29,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="register an API key (repeatable); default: generate a local key in the state dir")
     p.add_argument("--state-dir", default=None, help="where the generated key lives (default ~/.kalshi-local)")
     p.add_argument("--tick", type=float, default=0.2, help="seconds between background market-maker ticks")
+    p.add_argument("--void-result", choices=("", "void"), default="",
+                   help="a voided market's result in GET /markets: '' (default; the spec's Market.result "
+                   "has no 'void') or 'void' (older API versions)")
     p.add_argument("--no-background", action="store_true", help="no background market makers")
     p.set_defaults(func=run)
     return p
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             state_dir=args.state_dir,
             background=not args.no_background,
             tick=args.tick,
+            void_result=args.void_result,
         )
         ex.start()
         fix = None

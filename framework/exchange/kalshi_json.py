@@ -54,10 +54,19 @@ def _n(qty: int) -> int:
     return qty // CONTRACT
 
 
+# how a voided market's ``result`` reads in Market objects: Kalshi's ``Market.result`` enum is
+# yes/no/scalar/"" (no "void"; ``Settlement.market_result`` has it), so "" by default; "void"
+# emulates older API versions that sent the word (not valid against the current spec)
+VOID_RESULTS = ("", "void")
+
+
 class Serializer:
-    def __init__(self, engine: Engine, legacy: bool = True) -> None:
+    def __init__(self, engine: Engine, legacy: bool = True, void_result: str = "") -> None:
+        if void_result not in VOID_RESULTS:
+            raise ValueError(f"void_result must be '' or 'void', got {void_result!r}")
         self.engine = engine
         self.legacy = legacy
+        self.void_result = void_result
 
     # ------------------------------------------------------------------ reference data
     def series(self, s: SeriesInfo) -> dict[str, Any]:
@@ -136,7 +145,7 @@ class Serializer:
             "volume_24h_fp": fp(m.volume),
             "liquidity_dollars": "0.0000",
             "open_interest_fp": fp(m.open_interest),
-            "result": m.result,
+            "result": self.void_result if m.result == "void" else m.result,
             "can_close_early": True,
             "expiration_value": "",
             "rules_primary": f"Local exchange market {m.ticker}.",
@@ -298,7 +307,8 @@ class Serializer:
             "revenue": _c(s.revenue),
             "settled_time": rfc3339(s.ts_ms),
             "fee_cost": d4(s.fee_cost),
-            "value": 100 if s.result == "yes" else 0,
+            # payout of one YES contract in cents (nullable): none for void, which returns cost
+            "value": None if s.value is None else s.value // CENT,
         }
         if self.legacy:
             out.update(

@@ -222,6 +222,7 @@ class SettlementRow:
     fee_cost: int
     ts_ms: int
     seq: int
+    value: int | None = None  # YES payout per contract ($0.0001): $1 / 0 / the scalar value; None for void
 
 
 @dataclass
@@ -1004,6 +1005,7 @@ class Engine:
                     fee_cost=0,
                     ts_ms=now,
                     seq=self._next_seq(),
+                    value={"yes": DOLLAR, "no": 0, "scalar": value}.get(result),
                 )
                 pos.realized_pnl += revenue - pos.cost
                 pos.qty = 0

@@ -82,6 +82,9 @@ class LocalExchange:
         taker_fee / maker_fee: fee coefficients (0.07 and 0.0175; maker fees only apply to
             series with ``fee_type == "quadratic_with_maker_fees"``).
         legacy_fields: also emit the legacy integer fields the official SDK 3.2.0 requires.
+        void_result: what a voided market's ``result`` reads in Market objects: ``""`` (default;
+            Kalshi's ``Market.result`` enum has no ``"void"``) or ``"void"`` (older API versions).
+            Its ``/portfolio/settlements`` records say ``"void"`` either way.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class LocalExchange:
         taker_fee: Fraction | str = Fraction(7, 100),
         maker_fee: Fraction | str = Fraction(175, 10_000),
         legacy_fields: bool = True,
+        void_result: str = "",
         max_markets: int | None = None,
         host: str = "127.0.0.1",
     ) -> None:
@@ -117,7 +121,7 @@ class LocalExchange:
         self.write_rate = write_rate
         self.ws_ping_interval = ws_ping_interval
         self.engine = Engine(taker_fee=taker_fee, maker_fee=maker_fee, starting_balance=starting_balance, id_seed=seed)
-        self.serializer = Serializer(self.engine, legacy=legacy_fields)
+        self.serializer = Serializer(self.engine, legacy=legacy_fields, void_result=void_result)
         self.faults = Faults()
         self.rest = RestApp(self)
         self.ws = WsHub(self)

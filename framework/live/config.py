@@ -48,6 +48,9 @@ LIVE_KEYS = {
     "order_poll_interval": "seconds between REST order-state polls (default 2)",
     "settlement_poll": "seconds between checks for finalized markets, which are then settled "
                        "(on_settlement) as in a backtest; 0 turns it off (default 30)",
+    "empty_result": "void | unsettled: a finalized market whose result is empty (Kalshi's Market.result has "
+                    "no 'void'; its spec does not say how a voided market reads) settles as void (default) "
+                    "or is left unsettled",
     "ws_fills": "listen to the WebSocket fill channel (default true)",
     "marketable_cost_cap": "send buy_max_cost with marketable buys (Kalshi makes them fill-or-kill; default true)",
     "adopt_exchange_positions": "on restart, take the exchange's positions when they differ (default true)",

@@ -171,17 +171,22 @@ def _holds(orders: list[Order], pf: Portfolio) -> int:
 
 def reconcile(engine, broker, journal, client, *, session: int = 0, adopt_positions: bool = True,
               starting_cash: int | None = None, netting: bool = True,
-              on_differences: str = "reducing") -> ReconcileReport:
+              on_differences: str = "reducing", empty_result: str = "void") -> ReconcileReport:
     """Rebuild state from ``journal`` and check it against the exchange (see the module docstring).
 
     ``engine.portfolio`` is replaced by the journaled (or exchange-seeded) portfolio; restored and
     adopted orders are registered with the broker and the engine. Strategy callbacks are not
     called; the caller hands the report to ``Strategy.on_reconciled``. When the report is not
     :attr:`~ReconcileReport.ok`, ``on_differences`` decides how the run starts: ``"reducing"``
-    (default: the engine's risk gate goes REDUCING), ``"halt"`` (HALTED) or ``"continue"``."""
+    (default: the engine's risk gate goes REDUCING), ``"halt"`` (HALTED) or ``"continue"``.
+    ``empty_result``: how a finalized market with an empty result settles (``"void"`` or
+    ``"unsettled"``, :mod:`framework.kalshi.outcome`)."""
     if on_differences not in ON_DIFFERENCES:
         raise ValueError(f"on_reconcile_differences must be one of {', '.join(ON_DIFFERENCES)}, "
                          f"got {on_differences!r}")
+    from ..kalshi.outcome import check_empty_result
+
+    check_empty_result(empty_result)  # a bad [live] empty_result fails at the start, not at a settlement
     rep = ReconcileReport(session=session, policy=on_differences)
     pf = journal.load_portfolio(netting=netting)
     rep.first_run = pf is None
@@ -193,7 +198,7 @@ def reconcile(engine, broker, journal, client, *, session: int = 0, adopt_positi
     quiet = _QuietSink(engine)
     broker.sink = quiet
     try:
-        _run(engine, broker, journal, client, rep, pf, adopt_positions)
+        _run(engine, broker, journal, client, rep, pf, adopt_positions, empty_result)
     finally:
         broker.sink = real_sink
     _apply_policy(rep, getattr(engine, "risk", None))
@@ -214,7 +219,8 @@ def _apply_policy(rep: ReconcileReport, gate) -> None:
         (gate.reduce_only if rep.action == REDUCING else gate.halt)(why)
 
 
-def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, adopt_positions: bool) -> None:
+def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, adopt_positions: bool,
+         empty_result: str = "void") -> None:
     now_s = int(time.time())
     # 1. journaled open orders
     restored: list[Order] = []
@@ -325,7 +331,7 @@ def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, a
         for t in sorted(tickers):
             ours = pf.net(t)
             theirs = positions[t].position if t in positions else 0
-            if ours and not theirs and _settled_while_down(engine, journal, client, rep, pf, t):
+            if ours and not theirs and _settled_while_down(engine, journal, client, rep, pf, t, empty_result):
                 continue
             if ours != theirs:
                 rep.position_mismatches[t] = (ours, theirs)
@@ -337,20 +343,23 @@ def _run(engine, broker, journal, client, rep: ReconcileReport, pf: Portfolio, a
     rep.open_orders = len(broker.live)
 
 
-def _settled_while_down(engine, journal, client, rep: ReconcileReport, pf: Portfolio, ticker: str) -> bool:
-    """Settle ``ticker`` if Kalshi finalized it with a yes/no result while we were stopped."""
-    from .settlement import FINAL_STATUSES
+def _settled_while_down(engine, journal, client, rep: ReconcileReport, pf: Portfolio, ticker: str,
+                        empty_result: str = "void") -> bool:
+    """Settle ``ticker`` if Kalshi finalized it with a result while we were stopped (read as the
+    settlement watcher reads it, :func:`framework.kalshi.outcome.market_outcome`)."""
+    from ..kalshi.outcome import FINAL_STATUSES, market_outcome
 
     try:
         market = client.get_market(ticker)
     except KalshiError as e:
         rep.errors.append(f"could not read market {ticker}: {e}")
         return False
-    value = market.settlement_value if market.result == "scalar" else None
-    if market.status not in FINAL_STATUSES or not (
-            market.result in ("yes", "no", "void") or (market.result == "scalar" and value is not None)):
+    if market.status not in FINAL_STATUSES:
         return False
-    payout, net = pf.settle(ticker, market.result, value)
-    rep.settled[ticker] = (market.result, payout)
-    journal.record_settlement(Settlement(ticker, market.result, engine.now, payout, net, value), pf)
+    outcome, _ = market_outcome(market, empty_result)
+    if outcome is None:
+        return False
+    payout, net = pf.settle(ticker, outcome.result, outcome.value)
+    rep.settled[ticker] = (outcome.result, payout)
+    journal.record_settlement(Settlement(ticker, outcome.result, engine.now, payout, net, outcome.value), pf)
     return True

@@ -548,7 +548,8 @@ class LiveRunner:
         from .settlement import SettlementWatcher
 
         done = self.journal.settled_tickers() if self.journal is not None else ()
-        self.settlement_watcher = SettlementWatcher(self.client, tickers, float(interval), done=done)
+        self.settlement_watcher = SettlementWatcher(self.client, tickers, float(interval), done=done,
+                                                    empty_result=self.s.option("empty_result", "void"))
         self.settlement_watcher.start()
 
     def apply_settlements(self) -> None:
@@ -580,7 +581,8 @@ class LiveRunner:
                                 adopt_positions=bool(self.s.option("adopt_exchange_positions", True)),
                                 starting_cash=self.s.cfg.run.starting_cash,
                                 netting=self.s.cfg.run.broker.get("netting", True),
-                                on_differences=self.s.option("on_reconcile_differences", "reducing"))
+                                on_differences=self.s.option("on_reconcile_differences", "reducing"),
+                                empty_result=self.s.option("empty_result", "void"))
         self.echo(str(self.report))
         if hasattr(broker, "set_fill_cursor"):
             broker.set_fill_cursor(int(time.time()))

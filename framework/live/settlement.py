@@ -10,11 +10,13 @@ payloads) with a ``yes``/``no``/``void``/``scalar`` result to the runner once, a
 the cost of a ``void`` market's contracts, or pays a ``scalar`` market's settlement value per YES
 contract (and the rest per NO contract), closes the position and calls ``on_settlement``.
 
-A scalar result needs the market's ``settlement_value_dollars``; a scalar market finalized
-without one is logged and left alone (a restart reconciles it from the exchange). Kalshi's
-``Market.result`` enum lists ``yes``/``no``/``scalar``; ``void`` appears in its settlement
-records, so a ``void`` market result is accepted too (an assumption: not documented for markets).
-Not handled: the ``determined`` state (result known, not yet paid: nothing is paid until
+Results are read by :func:`framework.kalshi.outcome.market_outcome` (the downloader reads them
+the same way). A scalar result needs the market's ``settlement_value_dollars``; a scalar market
+finalized without one is logged and left alone (a restart reconciles it from the exchange).
+Kalshi's ``Market.result`` enum lists ``yes``/``no``/``scalar``/``""``; ``void`` appears only in
+its settlement records, so how a voided market reads is not documented: a finalized market with
+an empty result is settled as void (``[live] empty_result = "void"``, the default) or left
+alone (``"unsettled"``); a literal ``void`` result is settled as void. Not handled: the ``determined`` state (result known, not yet paid: nothing is paid until
 ``finalized``, so nothing is settled before).
 """
 
@@ -25,11 +27,11 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-__all__ = ["Finalized", "SettlementWatcher"]
+from ..kalshi.outcome import FINAL_STATUSES, check_empty_result, market_outcome
+
+__all__ = ["FINAL_STATUSES", "Finalized", "SettlementWatcher"]
 
 log = logging.getLogger(__name__)
-
-FINAL_STATUSES = frozenset({"finalized", "settled"})
 _TICKERS_PER_REQUEST = 100  # keeps the query string short; GET /markets pages hold up to 1,000
 
 
@@ -47,12 +49,15 @@ class SettlementWatcher:
     ``client`` is a :class:`framework.kalshi.rest.KalshiRestClient` (anything with
     ``iter_markets(tickers=..., mve_filter=None)``). ``done`` holds tickers already settled
     (from the journal), which are never reported again. ``take()`` is thread-safe.
+    ``empty_result``: ``"void"`` or ``"unsettled"``, see :mod:`framework.kalshi.outcome`.
     """
 
     def __init__(self, client, tickers: Iterable[str], interval_s: float = 30.0,
-                 done: Iterable[str] = (), on_error: Callable[[str], None] | None = None) -> None:
+                 done: Iterable[str] = (), on_error: Callable[[str], None] | None = None,
+                 empty_result: str = "void") -> None:
         if interval_s <= 0:
             raise ValueError("settlement_poll must be > 0 seconds (or 0/false in the config to turn it off)")
+        self.empty_result = check_empty_result(empty_result)
         self.client = client
         self.tickers = sorted(set(tickers))
         self.interval_s = float(interval_s)
@@ -75,15 +80,15 @@ class SettlementWatcher:
             for m in self.client.iter_markets(tickers=chunk, mve_filter=None):
                 if m.ticker in self._done or m.status not in FINAL_STATUSES:
                     continue
-                value = getattr(m, "settlement_value", None)
-                if m.result in ("yes", "no", "void") or (m.result == "scalar" and value is not None):
-                    found.append(Finalized(m.ticker, m.result, value if m.result == "scalar" else None))
+                outcome, note = market_outcome(m, self.empty_result)
+                if outcome is not None:
+                    found.append(Finalized(m.ticker, outcome.result, outcome.value))
                     self._done.add(m.ticker)
+                    if note:
+                        log.info("%s", note)
                 elif m.ticker not in self._warned:
                     self._warned.add(m.ticker)
-                    why = ("a scalar result without settlement_value_dollars" if m.result == "scalar"
-                           else f"result {m.result!r}")
-                    self.on_error(f"market {m.ticker} finalized with {why}: not settled during the run; "
+                    self.on_error(f"market {note or m.ticker + ' has no result'}: not settled during the run; "
                                   "a restart reconciles the position")
         self.polls += 1
         if found:
