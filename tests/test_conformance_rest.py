@@ -96,13 +96,18 @@ def _explain(e: Exception) -> str:
 def recorded(exch, oas):
     """``(client, recorder, exchange)``: a signed client whose session validates every call."""
     ex, kid, priv = exch
+    c, rec = _recording_client(ex, kid, priv, oas)
+    yield c, rec, ex
+    c.close()
+
+
+def _recording_client(ex, kid, priv, oas) -> tuple[KalshiRestClient, SpecRecorder]:
     rec = SpecRecorder(oas, _templates(kalshi_spec.openapi()))
     s = requests.Session()
     s.hooks["response"].append(rec.hook)
     c = KalshiRestClient(ex.rest_url, KalshiSigner(kid, load_private_key(priv)), session=s, read_rate=100_000,
                          write_rate=100_000)
-    yield c, rec, ex
-    c.close()
+    return c, rec
 
 
 def _drive(c: KalshiRestClient, ex) -> dict[str, int]:
@@ -234,11 +239,7 @@ def modern_recorded(tmp_path, oas):
 
     ex, kid, priv = local_exchange(tmp_path / "ex", legacy_fields=False)
     ex.step(3)
-    rec = SpecRecorder(oas, _templates(kalshi_spec.openapi()))
-    s = requests.Session()
-    s.hooks["response"].append(rec.hook)
-    c = KalshiRestClient(ex.rest_url, KalshiSigner(kid, load_private_key(priv)), session=s, read_rate=100_000,
-                         write_rate=100_000)
+    c, rec = _recording_client(ex, kid, priv, oas)
     yield c, rec, ex
     c.close()
     ex.stop()
