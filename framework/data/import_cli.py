@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
                    help="unit of sizes and counts (default contracts)")
     p.add_argument("--tz", help="timezone of naive timestamps (e.g. America/New_York); naive times without it are an error")
     p.add_argument("--period", type=int, metavar="MINUTES", help="candles: bar length when the files have no period column")
+    p.add_argument("--ticker", help="market of Kalshi candlestick/orderbook responses that do not name it")
+    p.add_argument("--ts", metavar="TIME", help="time of saved orderbook snapshots (Kalshi's response has none), "
+                                                "e.g. 2026-11-20T15:00:00Z, unless each carries a ts field")
     p.add_argument("--format", choices=["csv", "parquet", "jsonl", "json"], help="default: from the file name")
     p.set_defaults(func=_run)
 
@@ -33,7 +36,8 @@ def _run(args) -> int:
             raise ValueError(f"--map expects catalog_col=source_col, got {item!r}")
         mapping[key.strip()] = val.strip()
     counts = import_files(args.kind, args.files, args.catalog, mapping=mapping, price_unit=args.price_unit,
-                          size_unit=args.size_unit, tz=args.tz, fmt=args.format, period=args.period)
+                          size_unit=args.size_unit, tz=args.tz, fmt=args.format, period=args.period,
+                          ticker=args.ticker, ts=args.ts)
     for f, n in counts.items():
         print(f"{f}: {n:,} {args.kind} rows")
     print(f"imported {sum(counts.values()):,} {args.kind} rows into {args.catalog}")

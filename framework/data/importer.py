@@ -3,311 +3,285 @@
 One call reads one or more source files of one kind, renames columns (``mapping``: catalog
 column -> source column, or a Kalshi REST preset), converts units and times into the
 framework's (``price_unit``: ``cents`` | ``dollars`` | ``probability`` | ``units``; sizes in
-contracts unless ``size_unit="units"``; ``tz`` for naive timestamps), sorts by time, validates
-with :func:`framework.data.catalog.write_table` and only then writes. Bad rows are reported
-with their file and line; nothing is written when any row is bad. Files are written into a
-hidden folder of the catalog and renamed into place, so a crash never leaves a partial table.
+contracts unless ``size_unit="units"``; ``tz`` for naive timestamps), sorts by time (stable),
+validates with :func:`framework.data.catalog.write_table` and only then writes. Bad rows are
+reported with their file and line; nothing is written when any row is bad. Files are written
+into a hidden folder of the catalog and renamed into place, so a crash never leaves a partial
+table.
 
 Rules that are easy to get wrong silently are errors: a naive timestamp without ``tz`` (never
 taken as UTC), prices that look like cents or dollars without ``price_unit``.
+
+All conversions are vectorised over Arrow arrays (:mod:`framework.data.import_convert`); the
+only per-row Python is in the rare fallbacks that exist to name a bad row.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..units import CONTRACT, DOLLAR
 from .catalog import SCHEMAS, CatalogError, kind_files, read_markets, write_table
+from .import_book import levels_from_log
+from .import_convert import blank_to_null, first_true, to_times, to_units
+from .import_presets import PRESETS
+from .import_read import read_source
 
 __all__ = ["PRESETS", "PRICE_UNITS", "import_files"]
 
 PRICE_UNITS = {"units": 1, "cents": DOLLAR // 100, "dollars": DOLLAR, "probability": DOLLAR}
 _PRICES = {"yes_bid", "no_bid", "price", "yes_price", "settlement_value", "open", "high", "low", "close",
            *(f"yes_{s}_{c}" for s in ("bid", "ask") for c in ("open", "high", "low", "close"))}
-_SIZES = {"yes_bid_size", "no_bid_size", "size", "count", "volume", "open_interest"}
+_SIZES = {"yes_bid_size", "no_bid_size", "size", "count", "volume", "open_interest", "size_delta"}
 _TIMES = {"ts", "open_ts", "close_ts", "settle_ts"}
-
-# Kalshi REST shapes (shared/kalshi-spec/openapi.yaml): catalog column -> field of one list item
-PRESETS: dict[str, dict[str, str]] = {
-    "trades": {"ts": "created_time", "ticker": "ticker", "trade_id": "trade_id",
-               "yes_price": "yes_price_dollars", "count": "count_fp", "taker_side": "taker_side"},
-    "markets": {"ticker": "ticker", "event_ticker": "event_ticker", "open_ts": "open_time",
-                "close_ts": "close_time", "settle_ts": "settlement_ts", "result": "result",
-                "title": "title", "settlement_value": "settlement_value_dollars"},
-}
-_LIST_KEYS = {"trades": "trades", "markets": "markets"}
+_TRUE = ["1", "true", "t", "yes", "y"]
+_SERIES = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
-def _read(path: Path, fmt: str | None) -> tuple[pa.Table, bool]:
-    """The file as a table (all CSV/JSON columns as strings) and whether it is a Kalshi REST page."""
-    name = path.name.lower()
-    for ext in (".gz", ".zst", ".zstd", ".bz2"):
-        name = name.removesuffix(ext)
-    fmt = fmt or name.rsplit(".", 1)[-1]
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path), False
-        with pa.input_stream(str(path), compression="detect") as f:
-            data = f.read()
-        if fmt == "csv":
-            import pyarrow.csv as pcsv
-
-            header = data.split(b"\n", 1)[0].decode().strip().split(",")
-            opts = pcsv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=True)
-            return pcsv.read_csv(pa.BufferReader(data), convert_options=opts), False
-        if fmt in ("json", "jsonl"):
-            text = data.decode()
-            if text.lstrip().startswith("{") and fmt == "json" or text.lstrip().startswith("{\""):
-                try:
-                    doc = json.loads(text)
-                except json.JSONDecodeError:
-                    doc = None
-                if isinstance(doc, dict):  # a REST page: {"trades": [...], "cursor": ...}
-                    rows = next((v for v in doc.values() if isinstance(v, list)), None)
-                    if rows is None:
-                        raise CatalogError(f"{path}: a JSON object without a list of rows")
-                    return pa.Table.from_pylist([{k: (None if v is None else str(v)) for k, v in r.items()
-                                                  if not isinstance(v, (dict, list))} for r in rows]), True
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-            return pa.Table.from_pylist([{k: (None if v is None else str(v)) for k, v in r.items()
-                                          if not isinstance(v, (dict, list))} for r in rows]), False
-    except (OSError, pa.ArrowException, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CatalogError(f"{path}: cannot read as {fmt}: {' '.join(str(e).split())}") from None
-    raise CatalogError(f"{path}: unknown format {fmt!r}; use --format csv|parquet|jsonl|json")
-
-
-def _scale_fast(values: list, factor: int):
-    """Vectorised ``_scale`` (numbers parsed once by pandas); None when any value needs the
-    row-by-row path (which then names the bad line)."""
-    import numpy as np
-    import pandas as pd
-
-    raw = pd.Series(values, dtype=object)
-    empty = raw.isna() | (raw == "")
-    num = pd.to_numeric(raw.where(~empty, None), errors="coerce")
-    if (num.isna() & ~empty).any():
-        return None
-    x = num.to_numpy(dtype="float64", na_value=np.nan) * factor
-    ok = ~np.isnan(x)
-    r = np.rint(x[ok])
-    if r.size and (np.abs(x[ok] - r).max() > 1e-6 or np.abs(r).max() >= 2.0**53):
-        return None  # finer than the unit, or too large to trust a float: exact path decides
-    out = np.zeros(len(x), dtype=np.int64)
-    out[ok] = r.astype(np.int64)
-    return pd.arrays.IntegerArray(out, ~ok)
-
-
-def _scale(values: list, factor: int, path: Path, col: str, lines):
-    fast = _scale_fast(values, factor)
-    if fast is not None:
-        return fast
-    out = []
-    for i, v in enumerate(values):
-        if v is None or v == "":
-            out.append(None)
-            continue
-        try:
-            d = Decimal(str(v)) * factor
-        except InvalidOperation:
-            raise CatalogError(f"{path}:{lines(i)}: column {col}: {v!r} is not a number") from None
-        if d != d.to_integral_value():
-            raise CatalogError(f"{path}:{lines(i)}: column {col}: {v!r} is finer than the framework's unit "
-                               f"($0.0001 for prices, 0.01 contract for sizes)")
-        out.append(int(d))
-    return out
-
-
-def _guess_unit(values: list, path: Path) -> None:
+def _guess_unit(cols: list[pa.ChunkedArray], at: str) -> None:
     """No --price-unit: refuse data that looks like cents or dollars (never guess silently)."""
-    nums = []
-    for v in values:
+    top = 0.0
+    for c in cols:
+        c = blank_to_null(c)
         try:
-            nums.append(Decimal(str(v)))
-        except (InvalidOperation, ValueError):
-            return
-    nums = [n for n in nums if n > 0]
-    if not nums:
-        return
-    if max(nums) < 1:
-        raise CatalogError(f"{path}: every price is below 1: these look like dollars; pass --price-unit dollars "
+            c = c.cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return  # not numbers: the conversion names the bad row
+        top = max(top, pc.max(c).as_py() or 0.0)
+    if 0 < top <= 1:
+        raise CatalogError(f"{at}: every price is at most 1: these look like dollars; pass --price-unit dollars "
                            "(or probability)")
-    if max(nums) < 100:
-        raise CatalogError(f"{path}: every price is below 100: these look like cents; pass --price-unit cents")
+    if 0 < top < 100:
+        raise CatalogError(f"{at}: every price is below 100: these look like cents; pass --price-unit cents")
 
 
-def _times_fast(values: list, tz: str | None):
-    """Vectorised ``_times``; None when the row-by-row path must decide (and name the line)."""
-    import numpy as np
-    import pandas as pd
-
-    raw = pd.Series(values, dtype=object)
-    if raw.isna().any() or (raw == "").any():
-        return None
-    try:
-        if raw.str.fullmatch(r"-?\d+").all():
-            n = raw.astype(np.int64)
-            m = int(n.abs().max())
-            unit = "s" if m < 10**11 else "ms" if m < 10**14 else "us" if m < 10**17 else "ns"
-            return pd.to_datetime(n, unit=unit, utc=True)
-        t = pd.to_datetime(raw, format="ISO8601")
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if isinstance(t.dtype, pd.DatetimeTZDtype):
-        return t.dt.tz_convert("UTC")
-    if tz is None or not pd.api.types.is_datetime64_dtype(t.dtype):
-        return None
-    try:
-        return t.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise").dt.tz_convert("UTC")
-    except Exception:
-        return None
+def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    col = blank_to_null(col)
+    return col if pa.types.is_string(col.type) else col.cast(pa.string())
 
 
-def _times(values: list, tz: str | None, path: Path, col: str, lines):
-    import pandas as pd
-
-    fast = _times_fast(values, tz)
-    if fast is not None:
-        return fast
-    out = []
-    for i, v in enumerate(values):
-        if v is None or v == "":
-            out.append(pd.NaT)
-            continue
-        s = str(v).strip()
-        if s.lstrip("-").isdigit():  # epoch number: its magnitude says the unit
-            n = int(s)
-            unit = "s" if abs(n) < 10**11 else "ms" if abs(n) < 10**14 else "us" if abs(n) < 10**17 else "ns"
-            out.append(pd.Timestamp(n, unit=unit, tz="UTC"))
-            continue
-        try:
-            t = pd.Timestamp(s)
-        except (ValueError, TypeError):
-            raise CatalogError(f"{path}:{lines(i)}: column {col}: cannot read {s!r} as a time") from None
-        if t.tzinfo is None:
-            if tz is None:
-                raise CatalogError(f"{path}:{lines(i)}: column {col}: {s!r} has no timezone; pass --tz ZONE "
-                                   "(e.g. --tz America/New_York or --tz UTC): naive times are never taken as UTC")
-            try:
-                t = t.tz_localize(tz, ambiguous="raise", nonexistent="raise")
-            except Exception as e:
-                raise CatalogError(f"{path}:{lines(i)}: column {col}: {s!r} in {tz}: {e}") from None
-        out.append(t.tz_convert("UTC"))
-    return pd.to_datetime(pd.Series(out, dtype=object), utc=True)
+def _markets_columns(cols: dict[str, pa.ChunkedArray]) -> None:
+    """Kalshi markets: series/event from the ticker when absent, results lower-case (empty =
+    unsettled), and a result without ``settle_ts`` settles at ``close_ts`` (Kalshi's
+    "determined" markets have no settlement time yet)."""
+    t = cols["ticker"]
+    if "series_ticker" not in cols:
+        cols["series_ticker"] = pc.list_element(pc.split_pattern(t, "-", max_splits=1), 0)
+    if "event_ticker" not in cols:
+        cols["event_ticker"] = pc.list_element(pc.split_pattern(t, "-", max_splits=1, reverse=True), 0)
+    if "result" in cols:
+        r = pc.utf8_lower(_strings(cols["result"]))
+        cols["result"] = r
+        if "settle_ts" in cols and "close_ts" in cols:
+            cols["settle_ts"] = pc.if_else(pc.and_(pc.is_null(cols["settle_ts"]), pc.is_valid(r)),
+                                           cols["close_ts"], cols["settle_ts"])
 
 
-def _frame(kind: str, table: pa.Table, mapping: dict[str, str], path: Path, price_unit: str | None,
-           size_unit: str, tz: str | None, rest: bool, period: int | None = None):
-    import pandas as pd
+def _infer_period(ts: pa.Array, tickers: pa.Array, at: str) -> int:
+    """Candles without a period: the spacing of each market's period ends, in whole minutes."""
+    order = np.lexsort((ts.cast(pa.int64()).to_numpy(), pc.dictionary_encode(tickers).indices.to_numpy()))
+    t = ts.cast(pa.int64()).to_numpy()[order]
+    same = pc.dictionary_encode(tickers).indices.to_numpy()[order]
+    d = np.diff(t)[np.diff(same) == 0]
+    d = d[d > 0]
+    if not d.size:
+        raise CatalogError(f"{at}: cannot tell the candles' period (no market has two candles); pass --period MINUTES")
+    step = int(d.min())
+    if step % 60_000_000_000 or np.any(d % step):
+        raise CatalogError(f"{at}: the candles are not evenly spaced in whole minutes (smallest gap {step / 1e9:g} s); "
+                           "pass --period MINUTES")
+    return step // 60_000_000_000
 
+
+def _frame(kind: str, table: pa.Table, mapping: dict[str, str], where: Callable[[int], str],
+           price_unit: str | None, size_unit: str, tz: str | None, period: int | None, at: str,
+           rest: bool = False, strict: frozenset[str] = frozenset()) -> pa.Table:
+    """One source table -> a table with the catalog's column names and types (plus the book
+    log's ``action``/``size_delta`` columns, resolved later by :func:`levels_from_log`).
+    ``strict``: the user's ``--map`` targets, whose source column must exist (a preset's may not)."""
     schema = SCHEMAS[kind]
-    header = 2 if path.name.lower().split(".")[-1] in ("csv",) or ".csv" in path.name.lower() else 1
-
-    def lines(i: int) -> str:
-        return f"line {i + header}" if not rest else f"row {i}"
-    df = {}
-    for f in schema:
-        src = mapping.get(f.name, f.name)
-        if src in table.column_names:
-            df[f.name] = table.column(src).to_pylist()
-    if kind == "candles" and "period" not in df and period is not None:
-        df["period"] = [period] * table.num_rows
-    if kind == "markets" and "series_ticker" not in df and "ticker" in df:
-        df["series_ticker"] = [None if t is None else t.split("-", 1)[0] for t in df["ticker"]]
-    if kind == "markets" and "event_ticker" not in df and "ticker" in df:
-        df["event_ticker"] = [None if t is None else t.rsplit("-", 1)[0] for t in df["ticker"]]
-    if kind == "book" and mapping.get("action") in table.column_names and "size" in df:
-        # an insert/cancel log: a cancel (delete/remove) leaves the level empty (size 0)
-        acts = table.column(mapping["action"]).to_pylist()
-        df["size"] = [0 if str(a).strip().lower() in ("cancel", "delete", "remove", "d", "c") else v
-                      for a, v in zip(acts, df["size"], strict=True)]
-    if kind == "book" and "snapshot" in df:
-        df["snapshot"] = [str(v).strip().lower() in ("1", "true", "t", "yes") for v in df["snapshot"]]
-    if kind == "markets" and "result" in df:
-        df["result"] = [None if not v else str(v).lower() for v in df["result"]]
-        if "settle_ts" in df:  # Kalshi: "determined" markets have no settlement_ts yet
-            df["settle_ts"] = [s or (c if r else None) for s, c, r in zip(df["settle_ts"], df["close_ts"], df["result"])]
-    missing = [f.name for f in schema if f.name not in df and f.nullable is False and f.name != "snapshot"]
-    if kind == "book" and "snapshot" not in df:
-        df["snapshot"] = [False] * table.num_rows
+    wanted = [*schema.names, *(("action", "size_delta") if kind == "book" else ())]
+    src: dict[str, pa.ChunkedArray] = {}
+    for name in wanted:
+        col = mapping.get(name, name)
+        if col in table.column_names:
+            src[name] = table.column(col)
+        elif name in strict:
+            raise CatalogError(f"{at}: --map {name}={col}: the file has no column {col!r}; it has "
+                               f"{', '.join(table.column_names)}")
+    n = table.num_rows
+    if kind == "book" and "size" not in src and "size_delta" in src:
+        src["size"] = pa.chunked_array([pa.nulls(n, pa.string())])  # filled from the deltas
+    if kind == "book" and "snapshot" not in src:
+        src["snapshot"] = pa.chunked_array([pa.repeat(pa.scalar("false"), n)])
+    if kind == "candles" and "period" not in src and period is not None:
+        src["period"] = pa.chunked_array([pa.repeat(pa.scalar(str(period)), n)])
+    derived = {"series_ticker", "event_ticker"} if kind == "markets" and "ticker" in src else set()
+    if kind == "candles" and rest:
+        derived.add("period")  # Kalshi responses: from the spacing (import_files)
+    missing = [f.name for f in schema if f.name not in src and not f.nullable and f.name not in derived]
     if missing:
-        raise CatalogError(f"{path}: no column for {', '.join(missing)}; the file has {', '.join(table.column_names)}; "
-                           f"map them with --map {missing[0]}=SOURCE_COLUMN")
-    for f in schema:  # nullable columns the source lacks stay null (unknown)
-        if f.nullable and f.name not in df:
-            df[f.name] = [None] * table.num_rows
-    out = pd.DataFrame(index=range(table.num_rows))
-    for name, vals in df.items():
+        raise CatalogError(f"{at}: no column for {', '.join(missing)}; the file has {', '.join(table.column_names)}; "
+                           f"map them with --map {missing[0]}=SOURCE_COLUMN" +
+                           ("; or pass --period MINUTES" if missing == ["period"] else ""))
+    out: dict[str, pa.ChunkedArray | pa.Array] = {c: to_times(src[c], tz, c, where) for c in src if c in _TIMES}
+    prices = [c for c in src if c in _PRICES]
+    if price_unit is None and prices:
+        _guess_unit([src[c] for c in prices], at)
+        price_unit = "units"
+    for name, col in src.items():
         if name in _TIMES:
-            out[name] = _times(vals, tz or ("UTC" if rest else None), path, name, lines)
-        elif name in _PRICES:
-            unit = price_unit
-            if unit is None:
-                if rest:
-                    unit = "dollars"
-                else:
-                    _guess_unit([v for v in vals if v not in (None, "")], path)
-                    unit = "units"
-            out[name] = pd.array(_scale(vals, PRICE_UNITS[unit], path, name, lines), dtype="Int64")
-        elif name in _SIZES or name == "seq" or name == "period":
-            factor = CONTRACT if name in _SIZES and size_unit == "contracts" else 1
-            out[name] = pd.array(_scale(vals, factor, path, name, lines), dtype="Int64")
+            continue
+        if name in _PRICES:
+            out[name] = to_units(col, PRICE_UNITS[price_unit or "units"], name, where)
+        elif name in _SIZES:
+            out[name] = to_units(col, CONTRACT if size_unit == "contracts" else 1, name, where)
+        elif name in ("seq", "period"):
+            out[name] = to_units(col, 1, name, where)
+        elif name == "snapshot":
+            out[name] = pc.is_in(pc.utf8_lower(_strings(col)), pa.array(_TRUE))
+        elif name in ("side", "taker_side", "action"):
+            out[name] = pc.utf8_lower(_strings(col))
         else:
-            out[name] = pd.Series(vals, dtype=object)
-    if "ts" in out.columns:
-        out = out.sort_values("ts", kind="stable").reset_index(drop=True)
-    return out
+            out[name] = _strings(col)
+    if kind == "markets":
+        _markets_columns(out)
+    for f in schema:  # required values present in every row: name the first empty one
+        if f.name in out and not f.nullable and out[f.name].null_count and not (kind == "book" and f.name == "size"):
+            bad = first_true(pc.is_null(out[f.name]))
+            raise CatalogError(f"{where(bad)}: column {f.name} is empty; every row needs one (fix or drop the row)")
+    for f in schema:  # nullable columns the source lacks stay null (unknown)
+        if f.nullable and f.name not in out:
+            out[f.name] = pa.nulls(n, f.type)
+    return pa.table({c: out[c] for c in wanted if c in out})
+
+
+def _series(root: Path, kind: str, tickers: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Series of each row as (code per row, names): the catalog's markets table, else the ticker
+    prefix, looked up once per distinct ticker."""
+    enc = pc.dictionary_encode(tickers).combine_chunks()
+    known: dict[str, str] = {}
+    if kind != "markets" and kind_files(root, "markets"):
+        m = read_markets(root)
+        known = dict(zip(m["ticker"].tolist(), m["series_ticker"].tolist(), strict=True))
+    per_ticker = [known.get(t) or t.split("-", 1)[0] for t in enc.dictionary.to_pylist()]
+    names = sorted(set(per_ticker))
+    for s in names:  # a partition folder name: never a path (``..``, ``/``)
+        if not _SERIES.fullmatch(s) or s in (".", ".."):
+            raise CatalogError(f"{kind}: series {s!r} (from the tickers) cannot be a partition folder name; "
+                               "tickers must use letters, digits, '_', '.', '-'")
+    code = np.asarray([names.index(s) for s in per_ticker], dtype=np.int64)
+    return code[enc.indices.to_numpy()], names
+
+
+def _where_catalog(msg: str, index: np.ndarray, where: Callable[[int], str]) -> str:
+    """Rewrite write_table's ``at row N (index G)`` into the source's ``FILE:line``."""
+    m = re.search(r"at row \d+ \(index (\d+)\)|at row (\d+)", msg)
+    if not m:
+        return msg
+    g = int(m.group(1) if m.group(1) is not None else index[int(m.group(2))])
+    return f"{where(g)}: {msg[:m.start()].rstrip()}{msg[m.end():]}"
+
+
+def _write(root: Path, kind: str, table: pa.Table, name: str, where: Callable[[int], str]) -> list[Path]:
+    """Validate and write ``table`` per (series, UTC date) through ``write_table``, aside in a
+    hidden folder; rename the files into place only after every one was written."""
+    import pandas as pd
+
+    code, names = _series(root, kind, table.column("ticker"))
+    days = (np.zeros(len(code), dtype=np.int64) if kind == "markets"
+            else table.column("ts").cast(pa.int64()).to_numpy() // 86_400_000_000_000)
+    keys, codes = np.unique(np.stack([code, days], axis=1), axis=0, return_inverse=True)
+    codes = codes.reshape(-1)
+    order = np.argsort(codes, kind="stable")  # rows of one group stay in time order
+    bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    df_all = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    tmp = root / f".import-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    moves: list[tuple[Path, Path]] = []
+    try:
+        for j, (s, day) in enumerate(keys):
+            rows = order[bounds[j]:bounds[j + 1]]
+            sub = df_all.take(rows)
+            sub.index = rows  # write_table names a bad row by this index: the sorted position
+            folder = Path(kind, f"series={names[s]}")
+            if kind != "markets":
+                folder /= f"date={np.datetime64(int(day), 'D')}"
+            try:
+                (written,) = write_table(tmp / f"g{j}", kind, sub, filename=name)
+            except CatalogError as e:
+                raise CatalogError(_where_catalog(str(e), rows, where)) from None
+            moves.append((written, root / folder / name))
+        for a, b in moves:
+            b.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(a, b)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return sorted(b for _, b in moves)
 
 
 def import_files(kind: str, files: list[str | os.PathLike[str]], catalog: str | os.PathLike[str], *,
                  mapping: dict[str, str] | None = None, price_unit: str | None = None,
                  size_unit: str = "contracts", tz: str | None = None, fmt: str | None = None,
-                 period: int | None = None) -> dict[str, int]:
-    """Import ``files`` of ``kind`` into ``catalog``; returns rows written per source file.
-    ``period``: the candles' bar length in minutes when the files have no period column."""
-    import pandas as pd
+                 period: int | None = None, ticker: str | None = None,
+                 ts: str | None = None) -> dict[str, int]:
+    """Import ``files`` of ``kind`` into ``catalog``; returns rows read per source file.
 
-    if kind not in SCHEMAS:
-        raise CatalogError(f"unknown kind {kind!r}; use one of {', '.join(SCHEMAS)}")
+    ``period``: the candles' bar length in minutes when the files have no period column (Kalshi
+    candlestick responses: else their spacing). ``ticker``: the market of Kalshi candlestick or
+    orderbook responses that do not name it. ``ts``: the time of saved orderbook snapshots
+    (Kalshi's response has none) unless each carries a ``ts`` field."""
+    if kind not in SCHEMAS or kind in ("fees", "fee_waivers"):
+        raise CatalogError(f"unknown kind {kind!r}; use one of markets, quotes, book, trades, candles")
     if price_unit is not None and price_unit not in PRICE_UNITS:
         raise CatalogError(f"--price-unit {price_unit!r}: use {'|'.join(PRICE_UNITS)}")
     if size_unit not in ("contracts", "units"):
         raise CatalogError(f"--size-unit {size_unit!r}: use contracts|units")
+    if not files:
+        raise CatalogError("no files to import")
     root = Path(catalog)
-    frames, counts = [], {}
-    for f in files:
+    tables, wheres, counts = [], [], {}
+    for i, f in enumerate(files):
         path = Path(f)
         if not path.is_file():
             raise CatalogError(f"{path}: no such file")
-        table, rest = _read(path, fmt)
-        m = dict(PRESETS.get(kind, {})) if rest and not mapping else {}
+        src = read_source(path, kind, fmt, ticker=ticker, ts=ts)
+        m = dict(PRESETS.get(kind, {})) if src.rest else {}
         m.update(mapping or {})
-        frame = _frame(kind, table, m, path, price_unit, size_unit, tz, rest, period)
-        counts[str(path)] = len(frame)
-        frames.append(frame)
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if "ts" in df.columns:
-        df = df.sort_values("ts", kind="stable").reset_index(drop=True)
+        unit = price_unit or ("dollars" if src.rest else None)
+        t = _frame(kind, src.table, m, src.where, unit, size_unit, tz or ("UTC" if src.rest else None),
+                   period, str(path), src.rest, frozenset(mapping or ()))
+        if kind == "candles" and "period" not in t.column_names:  # Kalshi responses: from the spacing
+            p = _infer_period(t.column("ts").combine_chunks(), t.column("ticker").combine_chunks(), str(path))
+            t = t.append_column("period", pa.array(np.full(t.num_rows, p, dtype=np.int64)))
+        t = t.append_column("_file", pa.array(np.full(t.num_rows, i, dtype=np.int32)))
+        t = t.append_column("_row", pa.array(np.arange(t.num_rows, dtype=np.int64)))
+        counts[str(path)] = t.num_rows
+        tables.append(t)
+        wheres.append(src.where)
+    table = pa.concat_tables(tables, promote_options="default")
+    if not table.num_rows:
+        raise CatalogError(f"{', '.join(map(str, files))}: no rows to import")
+    if "ts" in table.column_names:  # Arrow's sort is stable: equal times keep file and row order
+        table = table.take(pc.sort_indices(table, [("ts", "ascending")]))
+    origin_file = table.column("_file").to_numpy()
+    origin_row = table.column("_row").to_numpy()
+
+    def where(g: int) -> str:
+        return wheres[int(origin_file[g])](int(origin_row[g]))
+
+    if kind == "book":
+        table = levels_from_log(table, where)
+    table = table.select([f.name for f in SCHEMAS[kind] if f.name in table.column_names])
     root.mkdir(parents=True, exist_ok=True)
-    if kind != "markets" and len(df) and kind_files(root, "markets"):  # partition by the catalog's series
-        series = dict(zip(*(read_markets(root)[c].tolist() for c in ("ticker", "series_ticker")), strict=True))
-        df["series"] = [series.get(t) or t.split("-", 1)[0] for t in df["ticker"]]
-    tmp = root / f".import-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        name = f"import-{Path(files[0]).name.split('.')[0]}.parquet"
-        written = write_table(tmp, kind, df, partition_by="series", filename=name)
-        for p in written:  # rename into place only after every file was written
-            target = root / p.relative_to(tmp)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(p, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    name = f"import-{Path(files[0]).name.split('.')[0]}.parquet"
+    _write(root, kind, table, name, where)
     return counts
