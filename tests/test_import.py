@@ -101,3 +101,62 @@ def test_bad_rows_name_file_and_line(tmp_path):
     with pytest.raises(CatalogError, match=r"t.csv:line 3: column yes_price: '4x5' is not a number"):
         import_files("trades", [src], tmp_path / "cat", price_unit="cents")
     assert not (tmp_path / "cat" / "trades").exists()
+
+
+_Q = "ts,ticker,yes_bid,no_bid\n2026-11-20T15:00:00Z,KXA-1,45,50\n"
+
+
+@pytest.mark.parametrize(("text", "opts", "message"), [
+    (_Q + "\n2026-11-20T15:00:01Z,KXA-1,450,50\n", {"price_unit": "cents"},  # the blank line 3 counts
+     r"q.csv:line 4: quotes: column yes_bid value 45000 is outside \[0, 9999\]"),
+    (_Q + "2026-11-20T15:00:01Z,,45,50\n", {"price_unit": "cents"}, r"q.csv:line 3: column ticker is empty"),
+    (_Q + "2026-11-20T15:00:01Z,KXA-1,0.12345,50\n", {"price_unit": "cents"},
+     r"q.csv:line 3: column yes_bid: '0.12345' is finer than the framework's unit"),
+    (_Q + "2026-11-20T15:00:01Z,KXA-1,922337203685477580,50\n", {"price_unit": "cents"},
+     r"q.csv:line 3: column yes_bid: '922337203685477580' is too large"),
+    (_Q + "2026-11-20T15:00:01Z,KXA-1,45,5O\n", {"price_unit": "cents"}, r"q.csv:line 3: column no_bid: '5O' is not a number"),
+    (_Q + "2026-11-20T15:00:01Z,KXA-1,45,-5\n", {"price_unit": "cents"}, r"q.csv:line 3: quotes: column no_bid value -500"),
+    (_Q + "2026-11-20T15:00:01Z,KXA-1,45,50,9\n", {"price_unit": "cents"}, r"q.csv: cannot read as csv: .*"),
+    ("ts,ticker,yes_bid,no_bid\n2026-11-01 01:30:00,KXA-1,45,50\n", {"price_unit": "cents", "tz": "America/New_York"},
+     r"q.csv:line 2: column ts: '2026-11-01 01:30:00' is ambiguous or does not exist in America/New_York"),
+    ("ts,ticker,yes_bid,no_bid\n2026-11-20 10:00:00,KXA-1,45,50\n", {"price_unit": "cents", "tz": "Mars/Base"},
+     r"--tz 'Mars/Base': unknown timezone"),
+    ("ts,ticker,yes_bid,no_bid\n2026-11-20T10:00:00Z,KXA-1,45,50\nyesterday,KXA-1,45,50\n", {"price_unit": "cents"},
+     r"q.csv:line 3: column ts: cannot read 'yesterday' as a time"),
+    (_Q, {"price_unit": "cents", "mapping": {"yes_bid_size": "bid_qty"}}, r"--map yes_bid_size=bid_qty: the file has no column"),
+])
+def test_errors_are_one_line_with_file_and_line(tmp_path, text, opts, message):
+    src = tmp_path / "q.csv"
+    src.write_text(text)
+    with pytest.raises(CatalogError, match=message) as e:
+        import_files("quotes", [src], tmp_path / "cat", **opts)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "cat" / "quotes").exists()  # nothing written
+
+
+def test_unsorted_files_are_sorted_stably_across_files_and_compressions(tmp_path):
+    import pyarrow as pa
+
+    a = tmp_path / "a.csv.gz"
+    a.write_bytes(gzip.compress(b"ts,ticker,trade_id,yes_price,count,taker_side\n"
+                                b"2026-11-20T15:00:02Z,KXA-1,a2,45,1,yes\n"
+                                b"2026-11-20T15:00:01Z,KXA-1,a1,45,1,yes\n"
+                                b"2026-11-20T15:00:01Z,KXA-1,a1b,45,1,no\n"))
+    b = tmp_path / "b.csv.zst"
+    with pa.CompressedOutputStream(str(b), "zstd") as f:
+        f.write(b"ts,ticker,trade_id,yes_price,count,taker_side\n2026-11-20T15:00:01Z,KXA-1,b1,45,1,yes\n"
+                b"2026-11-20T15:00:00Z,KXA-1,b0,45,1,yes\n")
+    assert import_files("trades", [a, b], tmp_path / "cat", price_unit="cents") == {str(a): 3, str(b): 2}
+    t = read_table(tmp_path / "cat", "trades")
+    assert t["trade_id"].tolist() == ["b0", "a1", "a1b", "b1", "a2"]  # equal times keep file, then line order
+
+
+def test_jsonl_rows_name_their_line(tmp_path):
+    src = tmp_path / "q.jsonl"
+    src.write_text('{"ts": "2026-11-20T15:00:00Z", "ticker": "KXA-1", "yes_bid": 4500, "no_bid": 5000}\n\n'
+                   '{"ts": "2026-11-20T15:00:01Z", "ticker": "KXA-1", "yes_bid": 45.5, "no_bid": 5000}\n')
+    with pytest.raises(CatalogError, match=r"q.jsonl:line 3: column yes_bid: '45.5' is finer"):
+        import_files("quotes", [src], tmp_path / "cat", price_unit="units")
+    src.write_text('{"ts": "2026-11-20T15:00:00Z"}\n{"ts": \n')
+    with pytest.raises(CatalogError, match=r"q.jsonl:line 2: not JSON"):
+        import_files("quotes", [src], tmp_path / "cat", price_unit="units")

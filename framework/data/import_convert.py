@@ -58,11 +58,10 @@ def _exact_rows(col: pa.ChunkedArray, factor: int, name: str, where: Where) -> p
             raise CatalogError(f"{where(i)}: column {name}: {v!r} is not a number; fix or drop the row") from None
         if d != d.to_integral_value():
             raise CatalogError(_finer(where(i), name, v))
+        if abs(d) >= 2**63:
+            raise CatalogError(f"{where(i)}: column {name}: {v!r} is too large; check --price-unit / --size-unit")
         out.append(int(d))
-    try:
-        return pa.array(out, type=pa.int64())
-    except OverflowError:
-        raise CatalogError(f"{where(0)}..: column {name}: values beyond int64; check --price-unit/--size-unit") from None
+    return pa.array(out, type=pa.int64())
 
 
 def _finer(at: str, name: str, v: object) -> str:
@@ -101,13 +100,15 @@ def to_units(col: pa.ChunkedArray, factor: int, name: str, where: Where) -> pa.A
     try:
         return scaled.cast(pa.int64()).combine_chunks()
     except pa.ArrowInvalid:  # a fraction left after scaling (or beyond int64): find the row
-        whole = scaled.cast(pa.int64(), safe=False).cast(scaled.type)
-        bad = first_true(pc.not_equal(whole, scaled))
+        wide = scaled.cast(pa.decimal128(38, _DEC.scale))  # room for any int64 at this scale
+        whole = scaled.cast(pa.int64(), safe=False).cast(wide.type)
+        bad = first_true(pc.not_equal(whole, wide))
         raise CatalogError(_finer(where(max(bad, 0)), name, col[max(bad, 0)].as_py())) from None
 
 
 def _no_tz(at: str, name: str, v: object) -> str:
-    return (f"{at}: column {name}: {v!r} has no timezone; pass --tz ZONE (e.g. --tz America/New_York or "
+    shown = repr(v) if isinstance(v, str) else f"'{v}'"
+    return (f"{at}: column {name}: {shown} has no timezone; pass --tz ZONE (e.g. --tz America/New_York or "
             "--tz UTC): naive times are never taken as UTC")
 
 
