@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from helpers import events_of
+from helpers import at, events_of
 
 from framework.cli import main
 from framework.data.catalog import CatalogError, kind_files, read_table
@@ -206,3 +206,108 @@ def test_check_reports_unsorted_file_cents_and_coverage(tmp_path, capsys):
     assert "1 problem(s)" in out and "b.parquet: row 1: ts goes backwards" in out
     assert "a.parquet: every price is below" in out
     assert "listed without data" in out and " 0 listed without data" not in out
+
+
+# --------------------------------------------------------------------------- check: gaps, units, coverage
+
+H = 3600
+
+
+def _gappy(tmp_path: Path) -> Path:
+    """A-1 open 0..5 h, quotes at 0, 10 min, 3 h, 3 h 1 min and 7 h (after its close), one
+    crossed; B-1 listed, unsettled, without data; C-1 in two files that overlap in time."""
+    from helpers import make_catalog, market
+
+    a = [{"ts": t, "ticker": "A-1", "yes_bid": 40, "no_bid": 55} for t in (0, 600, 3 * H, 3 * H + 60, 7 * H)]
+    a[1]["no_bid"] = 65  # 40 + 65 >= 100: crossed
+    c1 = [{"ts": t, "ticker": "C-1", "yes_bid": 40, "no_bid": 55} for t in (0, 2 * H)]
+    c2 = [{"ts": t, "ticker": "C-1", "yes_bid": 40, "no_bid": 55} for t in (H, 4 * H)]
+    return make_catalog(tmp_path / "cat", markets=[
+        market("A-1", 0, 5 * H, settle_ts=6 * H, result="yes"), market("B-1", 0, 5 * H),
+        market("C-1", 0, 5 * H, settle_ts=6 * H, result="no")], quotes=[a, c1, c2])
+
+
+def test_check_reports_gaps_while_open(tmp_path):
+    from framework.data.catalog_check import check_catalog
+
+    cat = _gappy(tmp_path)
+    g = check_catalog(cat)["kinds"]["quotes"]["gaps"]
+    # A-1: 10 min -> 3 h (2 h 50 min) and 3 h 1 min -> 7 h, clipped at the 5 h close (1 h 59 min)
+    a = [x for x in g["largest"] if x[1] == "A-1"]
+    assert [(n, s, e) for n, _, s, e in a] == [(10_200 * SECOND, at(600), at(3 * H)),
+                                               (7_140 * SECOND, at(3 * H + 60), at(5 * H))]
+    assert g["per_market"]["A-1"] == [2, (10_200 + 7_140) * SECOND]
+    assert g["overlapping"] == ["C-1"]  # its second file starts before the first one ends
+    assert g["threshold_ns"] == H * SECOND
+    two = check_catalog(cat, gap_ns=2 * H * SECOND)["kinds"]["quotes"]["gaps"]
+    assert two["per_market"]["A-1"] == [1, 10_200 * SECOND]
+
+
+def test_check_reports_crossed_units_unsorted_and_settlement(tmp_path, capsys):
+    from framework.data.catalog_check import check_catalog
+
+    cat = _gappy(tmp_path)
+    rep = check_catalog(cat)
+    q = rep["kinds"]["quotes"]
+    assert (q["crossed"], q["quotes"]) == (1, 9)
+    assert q["max_price"] == 6500
+    m = rep["markets"]
+    assert (m["result_and_settle_ts"], m["neither"], m["result_without_settle_ts"]) == (2, 1, 0)
+    assert m["without_data"] == ["B-1"] and m["unlisted_with_data"] == []
+    assert rep["unsorted"] == []
+    assert main(["catalog", "check", str(cat), "--gap", "2h", "--per-market"]) == 0
+    out = capsys.readouterr().out
+    assert "gaps > 2.0 h while open: 2 in 2 markets" in out
+    assert "crossed 1 of 9 quotes (11.11 %)" in out
+    assert "A-1: 5, 1 gaps (2.8 h)" in out
+    assert "result and settle_ts 2; result without settle_ts 0; settle_ts without result 0; neither 1" in out
+    assert main(["catalog", "check", str(cat), "--gap", "soon"]) == 2
+    assert "--gap 'soon': use a positive duration" in capsys.readouterr().err
+
+
+def test_check_lists_unsorted_files(tmp_path):
+    from framework.data.catalog_check import check_catalog
+
+    cat, d = _two_files(tmp_path)
+    shutil.copytree(SAMPLE / "markets", cat / "markets")
+    t = pq.read_table(d / "b.parquet")
+    pq.write_table(t.take(pa.array(np.arange(t.num_rows)[::-1].copy())), d / "b.parquet")
+    assert check_catalog(cat)["unsorted"] == [str(d / "b.parquet")]
+
+
+def test_check_verifies_page_checksums_as_the_replay_does(tmp_path):
+    """A flipped bit that leaves every value plausible is caught only by the page checksum."""
+    from framework.data.catalog_check import check_catalog
+
+    cat = _gappy(tmp_path)
+    path = cat / "quotes" / "part-0.parquet"
+    t = pq.read_table(path)
+    sizes = pa.array([1_234_567 + i for i in range(t.num_rows)], pa.int64())
+    t = t.set_column(t.schema.get_field_index("no_bid_size"), "no_bid_size", sizes)
+    pq.write_table(t, path, compression="none", write_page_checksum=True)
+    raw = bytearray(path.read_bytes())
+    at_ = raw.find((1_234_569).to_bytes(8, "little"))
+    assert at_ > 0
+    raw[at_] ^= 0x01  # 1,234,569 -> 1,234,568: still a valid size
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CatalogError, match="corrupt or unreadable Parquet file"):
+        list(ParquetReplayFeed(cat).chunks())
+    problems = check_catalog(cat)["problems"]
+    assert len(problems) == 1 and str(path) in problems[0] and "corrupt or unreadable" in problems[0]
+
+
+def test_check_refuses_a_book_side_the_replay_refuses(tmp_path):
+    from framework.data.catalog_check import check_catalog
+
+    src = kind_files(SAMPLE, "book")[0]
+    cat = tmp_path / "cat"
+    shutil.copytree(SAMPLE / "markets", cat / "markets")
+    t = pq.read_table(src)
+    side = t.column("side").to_pylist()
+    side[3] = "yex"
+    (cat / "book").mkdir()
+    pq.write_table(t.set_column(t.schema.get_field_index("side"), "side", pa.array(side)), cat / "book" / "x.parquet")
+    with pytest.raises(CatalogError, match="neither 'yes' nor 'no'"):
+        list(ParquetReplayFeed(cat, kinds=["book"]).chunks())
+    problems = check_catalog(cat)["problems"]
+    assert len(problems) == 1 and "side holds a value that is neither 'yes' nor 'no'" in problems[0]

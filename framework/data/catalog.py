@@ -871,6 +871,16 @@ def _read_file(path: Path, kind: str, tickers: list[str] | None) -> pa.Table:
     except (OSError, pa.ArrowException) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CatalogError(f"corrupt or unreadable Parquet file {path}: {reason}") from None
+    t = _conform(t, kind, path)
+    if tickers is not None:
+        t = t.filter(pc.is_in(t.column("ticker"), value_set=pa.array(tickers, type=pa.string())))
+    return t
+
+
+def _conform(t: pa.Table, kind: str, path: Path) -> pa.Table:
+    """A table read from ``path`` in ``kind``'s exact schema: missing optional columns as nulls,
+    dictionaries decoded, naive timestamps as UTC, integer widths cast (extra columns dropped)."""
+    expected = SCHEMAS[kind]
     arrays = []
     for f in expected:
         if f.name not in t.column_names:
@@ -886,10 +896,7 @@ def _read_file(path: Path, kind: str, tickers: list[str] | None) -> pa.Table:
         except pa.ArrowException as e:
             raise CatalogError(f"{path}: column {f.name} cannot be cast to {f.type}: {e}") from None
         arrays.append(col)
-    t = pa.Table.from_arrays(arrays, schema=expected.remove_metadata())
-    if tickers is not None:
-        t = t.filter(pc.is_in(t.column("ticker"), value_set=pa.array(tickers, type=pa.string())))
-    return t
+    return pa.Table.from_arrays(arrays, schema=expected.remove_metadata())
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

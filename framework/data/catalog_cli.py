@@ -26,7 +26,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="data-quality report: the replay's read checks over every file, rows per "
                          "kind and market, time ranges, gaps, settlement coverage (exit 2 on a problem)")
     chk.add_argument("dir", metavar="DIR", help="catalog folder")
-    chk.add_argument("--per-market", action="store_true", help="also list rows per market")
+    chk.add_argument("--per-market", action="store_true", help="also list rows and gaps per market")
+    chk.add_argument("--gap", default="1h", metavar="DURATION",
+                     help="a market silent for longer than this while open is a gap (default 1h; e.g. 15min, 1d)")
     chk.set_defaults(func=run)
     comp = sub.add_parser(
         "compact", help="merge each partition folder's files into one file (replay order unchanged)",
@@ -54,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
             print(format_info(catalog_info(args.dir)))
             return 0
         if args.catalog_cmd == "check":
-            report = check_catalog(args.dir)
+            from ..core.engine import parse_duration
+
+            try:
+                gap = parse_duration(args.gap)
+            except ValueError:
+                raise CatalogError(f"--gap {args.gap!r}: use a positive duration such as 15min, 1h or 1d") from None
+            report = check_catalog(args.dir, gap_ns=gap)
             print(format_check(report, per_market=args.per_market))
             return 2 if report["problems"] else 0
         if args.min_files < 2:

@@ -111,8 +111,12 @@ class SourceCheck:
         self.unknown: set[str] = set()
         self._finished = False
 
-    def _fail(self, row: int, problem: str) -> CatalogError:
-        return CatalogError(f"{self.path}: row {self.rows + row}: {problem}")
+    def _fail(self, row: int, problem: str, code: str = "value") -> CatalogError:
+        """The error for ``row`` of the current batch; ``code`` (``"unsorted"``, ``"value"``) lets
+        ``kalshi catalog check`` group problems without parsing messages."""
+        err = CatalogError(f"{self.path}: row {self.rows + row}: {problem}")
+        err.code = code
+        return err
 
     def batch(self, batch: pa.RecordBatch, ts: np.ndarray) -> None:
         """Hard checks on one raw batch (``ts``: its int64 ns times). Raises CatalogError."""
@@ -122,11 +126,11 @@ class SourceCheck:
         # sorted: within the batch and against the previous batch's last row
         if ts[0] < self.last_ts:
             raise self._fail(0, "ts goes backwards (the file is not sorted by time); "
-                                "rewrite it sorted (kalshi import sorts) or run kalshi catalog check")
+                                "rewrite it sorted (kalshi import sorts) or run kalshi catalog check", "unsorted")
         back = ts[1:] < ts[:-1]
         if back.any():
             raise self._fail(int(np.flatnonzero(back)[0]) + 1, "ts goes backwards (the file is not sorted by "
-                             "time); rewrite it sorted (kalshi import sorts) or run kalshi catalog check")
+                             "time); rewrite it sorted (kalshi import sorts) or run kalshi catalog check", "unsorted")
         if ts[0] < _TS_LO or ts[-1] >= _TS_HI:
             bad = int(np.flatnonzero((ts < _TS_LO) | (ts >= _TS_HI))[0])
             raise self._fail(bad, f"timestamp {np.datetime64(int(ts[bad]), 'ns')} is outside the plausible "
