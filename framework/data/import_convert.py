@@ -74,6 +74,11 @@ def to_units(col: pa.ChunkedArray, factor: int, name: str, where: Where) -> pa.A
 
     Whole numbers take one integer cast; others go through ``decimal128`` so ``"0.45"`` is
     exactly 4500 units (never a float rounding); a fraction left after scaling is an error."""
+    if pa.types.is_string(col.type):
+        try:  # fast: clean whole numbers (cents, contracts), as a CSV column usually holds them
+            return pc.multiply_checked(col.cast(pa.int64()), pa.scalar(factor, pa.int64())).combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     col = blank_to_null(col)
     if pa.types.is_integer(col.type):
         return pc.multiply_checked(col.cast(pa.int64()), pa.scalar(factor, pa.int64())).combine_chunks()
@@ -138,6 +143,18 @@ def to_times(col: pa.ChunkedArray, tz: str | None, name: str, where: Where) -> p
     """Times -> ``timestamp[ns, UTC]`` (nulls kept): ISO strings with an offset or ``Z``, naive
     ISO strings (localised in ``tz``; without ``tz`` an error), epoch numbers in s/ms/us/ns
     (told apart by magnitude), or Arrow timestamps."""
+    t = col.type
+    if pa.types.is_string(t):  # fast: clean ISO strings, all with an offset or all naive (no copy)
+        first = col.drop_null()[0].as_py() if len(col) > col.null_count else ""
+        if first and not first.strip().lstrip("-").isdigit():
+            try:
+                return col.cast(pa.timestamp("ns", "UTC")).combine_chunks()
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+            try:
+                return _naive(col.cast(pa.timestamp("ns")), tz, name, col, where)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
     col = blank_to_null(col)
     t = col.type
     if pa.types.is_timestamp(t):
@@ -159,6 +176,10 @@ def to_times(col: pa.ChunkedArray, tz: str | None, name: str, where: Where) -> p
             return _times_mixed(col, tz, name, where)
     else:
         raise CatalogError(f"{where(0)}: column {name} holds {t}; expected times")
+    return _naive(naive, tz, name, col, where)
+
+
+def _naive(naive: pa.ChunkedArray, tz: str | None, name: str, col: pa.ChunkedArray, where: Where) -> pa.Array:
     if tz is None:
         bad = max(first_true(pc.is_valid(naive)), 0)
         raise CatalogError(_no_tz(where(bad), name, col[bad].as_py()))

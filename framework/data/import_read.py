@@ -75,7 +75,8 @@ def _read_csv(path: Path, data: bytes) -> Source:
     header = next(csv.reader([first]), [])
     if not header or not any(header):
         raise CatalogError(f"{path}:line 1: no header row; the first line must name the columns")
-    opts = pcsv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False)
+    opts = pcsv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=True,
+                                quoted_strings_can_be_null=True, null_values=[""])  # empty = missing
     table = pcsv.read_csv(pa.BufferReader(data), convert_options=opts)
     return Source(table, _csv_where(path, data), False)
 

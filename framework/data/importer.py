@@ -199,8 +199,10 @@ def _write(root: Path, kind: str, table: pa.Table, name: str, where: Callable[[i
     code, names = _series(root, kind, table.column("ticker"))
     days = (np.zeros(len(code), dtype=np.int64) if kind == "markets"
             else table.column("ts").cast(pa.int64()).to_numpy() // 86_400_000_000_000)
-    keys, codes = np.unique(np.stack([code, days], axis=1), axis=0, return_inverse=True)
-    codes = codes.reshape(-1)
+    d0 = int(days.min()) if len(days) else 0
+    span = int(days.max()) - d0 + 1 if len(days) else 1
+    uniq, codes = np.unique(code * span + (days - d0), return_inverse=True)  # one int key per (series, day)
+    keys = [(int(k // span), int(k % span) + d0) for k in uniq]
     order = np.argsort(codes, kind="stable")  # rows of one group stay in time order
     bounds = np.searchsorted(codes[order], np.arange(len(keys) + 1))
     df_all = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
@@ -210,7 +212,8 @@ def _write(root: Path, kind: str, table: pa.Table, name: str, where: Callable[[i
     try:
         for j, (s, day) in enumerate(keys):
             rows = order[bounds[j]:bounds[j + 1]]
-            sub = df_all.take(rows)
+            contiguous = rows[-1] - rows[0] + 1 == len(rows)  # one day of one series: a slice, no copy
+            sub = df_all.iloc[rows[0]:rows[-1] + 1] if contiguous else df_all.take(rows)
             sub.index = rows  # write_table names a bad row by this index: the sorted position
             folder = Path(kind, f"series={names[s]}")
             if kind != "markets":
@@ -270,8 +273,9 @@ def import_files(kind: str, files: list[str | os.PathLike[str]], catalog: str | 
     table = pa.concat_tables(tables, promote_options="default")
     if not table.num_rows:
         raise CatalogError(f"{', '.join(map(str, files))}: no rows to import")
-    if "ts" in table.column_names:  # Arrow's sort is stable: equal times keep file and row order
-        table = table.take(pc.sort_indices(table, [("ts", "ascending")]))
+    ts_ns = table.column("ts").cast(pa.int64()).to_numpy() if "ts" in table.column_names else None
+    if ts_ns is not None and np.any(ts_ns[1:] < ts_ns[:-1]):  # sorted input (the usual) is not copied
+        table = table.take(pc.sort_indices(table, [("ts", "ascending")]))  # Arrow's sort is stable
     origin_file = table.column("_file").to_numpy()
     origin_row = table.column("_row").to_numpy()
 
