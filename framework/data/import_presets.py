@@ -163,7 +163,7 @@ def _flat(doc: Any, key: str, single: str, at: str) -> Iterator[tuple[str, dict]
         loc = f"{at} {single} {i}" if listed else at
         if not isinstance(r, Mapping):
             raise CatalogError(f"{loc}: expected a JSON object, got {type(r).__name__}")
-        yield loc, {k: _scalar(v) for k, v in r.items() if not isinstance(v, (Mapping, list))}
+        yield loc, r  # flat: nested fields are dropped when the table is built
 
 
 def is_kalshi(kind: str, doc: Any) -> bool:

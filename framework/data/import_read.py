@@ -112,16 +112,34 @@ def _read_json(path: Path, kind: str, data: bytes, ticker: str | None, ts: str |
         locs, rows = import_presets.flatten(kind, items, ticker=ticker, ts=ts)
         rest = True
     else:
-        locs, rows = [], []
         for at, r in items:
             if not isinstance(r, dict):
                 raise CatalogError(f"{at}: expected a JSON object per row, got {type(r).__name__}")
-            locs.append(at)
-            rows.append({k: None if v is None else str(v) for k, v in r.items() if not isinstance(v, (dict, list))})
+        locs, rows = [at for at, _ in items], [r for _, r in items]
         rest = False
-    names = list(dict.fromkeys(k for r in rows for k in r))
-    table = pa.table({k: pa.array([r.get(k) for r in rows], type=pa.string()) for k in names})
-    return Source(table, lambda i: locs[i], rest)
+    return Source(_table(rows), lambda i: locs[i], rest)
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    """JSON objects -> a table of their scalar fields (nested objects and lists dropped).
+
+    Arrow builds it in one pass keeping JSON's types (strings, ints, exact decimals, bools),
+    which the conversions accept; a field whose values mix types is read as strings."""
+    try:
+        table = pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        table = pa.table({k: pa.array([_text(r.get(k)) for r in rows], type=pa.string()) for k in names})
+    nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
+    table = table.drop_columns(nested)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_boolean(f.type) or pa.types.is_floating(f.type) or pa.types.is_null(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.string()))
+    return table
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None or isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def read_source(path: Path, kind: str, fmt: str | None = None, *, ticker: str | None = None,
