@@ -158,3 +158,10 @@ def test_trades_jsonl_of_items_and_array_of_pages(tmp_path):
     import_files("trades", [q], tmp_path / "cat")
     t = read_table(tmp_path / "cat", "trades")
     assert sorted(t["trade_id"]) == ["a", "b", "c", "d"] and set(t["count"]) == {contracts(3)}
+
+
+def test_kalshi_candles_and_orderbook_refuse_other_units(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"ticker": TK, "candlesticks": [_candle(0), _candle(1)]}))
+    with pytest.raises(CatalogError, match="read in dollars and contracts .*drop --price-unit"):
+        import_files("candles", [p], tmp_path / "cat", price_unit="cents")

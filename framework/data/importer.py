@@ -101,6 +101,22 @@ def _infer_period(ts: pa.Array, tickers: pa.Array, at: str) -> int:
     return step // 60_000_000_000
 
 
+def _convert(name: str, col: pa.ChunkedArray, price_unit: str | None, size_unit: str,
+             where: Callable[[int], str]) -> pa.Array | pa.ChunkedArray:
+    """One non-time source column -> its catalog type."""
+    if name in _PRICES:
+        return to_units(col, PRICE_UNITS[price_unit or "units"], name, where)
+    if name in _SIZES:
+        return to_units(col, CONTRACT if size_unit == "contracts" else 1, name, where)
+    if name in ("seq", "period"):
+        return to_units(col, 1, name, where)
+    if name == "snapshot":
+        return pc.is_in(pc.utf8_lower(_strings(col)), pa.array(_TRUE))
+    if name in ("side", "taker_side", "action"):
+        return pc.utf8_lower(_strings(col))
+    return _strings(col)
+
+
 def _frame(kind: str, table: pa.Table, mapping: dict[str, str], where: Callable[[int], str],
            price_unit: str | None, size_unit: str, tz: str | None, period: int | None, at: str,
            rest: bool = False, strict: frozenset[str] = frozenset()) -> pa.Table:
@@ -132,7 +148,12 @@ def _frame(kind: str, table: pa.Table, mapping: dict[str, str], where: Callable[
         raise CatalogError(f"{at}: no column for {', '.join(missing)}; the file has {', '.join(table.column_names)}; "
                            f"map them with --map {missing[0]}=SOURCE_COLUMN" +
                            ("; or pass --period MINUTES" if missing == ["period"] else ""))
-    out: dict[str, pa.ChunkedArray | pa.Array] = {c: to_times(src[c], tz, c, where) for c in src if c in _TIMES}
+    out: dict[str, pa.ChunkedArray | pa.Array] = {}
+    for c in (c for c in src if c in _TIMES):
+        try:
+            out[c] = to_times(src[c], tz, c, where)
+        except pa.ArrowException as e:  # e.g. epoch numbers too large for ns: one line, with the column
+            raise CatalogError(f"{at}: column {c}: {' '.join(str(e).split())}; check the column's times") from None
     prices = [c for c in src if c in _PRICES]
     if price_unit is None and prices:
         _guess_unit([src[c] for c in prices], at)
@@ -140,18 +161,11 @@ def _frame(kind: str, table: pa.Table, mapping: dict[str, str], where: Callable[
     for name, col in src.items():
         if name in _TIMES:
             continue
-        if name in _PRICES:
-            out[name] = to_units(col, PRICE_UNITS[price_unit or "units"], name, where)
-        elif name in _SIZES:
-            out[name] = to_units(col, CONTRACT if size_unit == "contracts" else 1, name, where)
-        elif name in ("seq", "period"):
-            out[name] = to_units(col, 1, name, where)
-        elif name == "snapshot":
-            out[name] = pc.is_in(pc.utf8_lower(_strings(col)), pa.array(_TRUE))
-        elif name in ("side", "taker_side", "action"):
-            out[name] = pc.utf8_lower(_strings(col))
-        else:
-            out[name] = _strings(col)
+        try:
+            out[name] = _convert(name, col, price_unit, size_unit, where)
+        except pa.ArrowException as e:  # a safety net: Arrow's own message, on one line, with the column
+            raise CatalogError(f"{at}: column {name}: {' '.join(str(e).split())}; check the column's values "
+                               "and --price-unit/--size-unit") from None
     if kind == "markets":
         _markets_columns(out)
     for f in schema:  # required values present in every row: name the first empty one
@@ -259,6 +273,10 @@ def import_files(kind: str, files: list[str | os.PathLike[str]], catalog: str | 
         src = read_source(path, kind, fmt, ticker=ticker, ts=ts)
         m = dict(PRESETS.get(kind, {})) if src.rest else {}
         m.update(mapping or {})
+        if src.rest and kind in ("candles", "book") and (price_unit not in (None, "dollars", "probability")
+                                                         or size_unit != "contracts"):
+            raise CatalogError(f"{path}: Kalshi candlestick and orderbook responses are read in dollars and "
+                               "contracts (their field names say so); drop --price-unit/--size-unit")
         unit = price_unit or ("dollars" if src.rest else None)
         t = _frame(kind, src.table, m, src.where, unit, size_unit, tz or ("UTC" if src.rest else None),
                    period, str(path), src.rest, frozenset(mapping or ()))
