@@ -33,16 +33,18 @@ __all__ = ["CENTS_LIMIT", "DataWarnings", "SourceCheck", "check_markets_files"]
 
 CENTS_LIMIT = 100  # every price below this many $0.0001 units (one cent) looks like cents
 _TS_LO, _TS_HI = PLAUSIBLE_TS
-# per kind: (price columns with their inclusive bounds, non-negative columns, key columns)
+# per kind: (price columns with their inclusive bounds, non-negative columns, never-null columns:
+# keys, and the values the range checks would otherwise read a null as)
 _RULES: dict[str, tuple[dict[str, tuple[int, int]], dict[str, int], tuple[str, ...]]] = {
     "quotes": ({"yes_bid": (0, DOLLAR - 1), "no_bid": (0, DOLLAR - 1)},
-               {"yes_bid_size": 0, "no_bid_size": 0}, ("ticker",)),
-    "book": ({"price": (1, DOLLAR - 1)}, {"size": 0, "seq": 0}, ("ticker", "side", "snapshot")),
-    "trades": ({"yes_price": (1, DOLLAR - 1)}, {"count": 1}, ("ticker", "trade_id", "taker_side")),
+               {"yes_bid_size": 0, "no_bid_size": 0}, ("ticker", "yes_bid", "no_bid")),
+    "book": ({"price": (1, DOLLAR - 1)}, {"size": 0, "seq": 0}, ("ticker", "side", "snapshot", "price", "size")),
+    "trades": ({"yes_price": (1, DOLLAR - 1)}, {"count": 1},
+               ("ticker", "trade_id", "taker_side", "yes_price", "count")),
     # candles: trade OHLC may be null (no trade in the bar); bid/ask closes sit in [0, $1]
     "candles": ({**{c: (1, DOLLAR - 1) for c in ("open", "high", "low", "close")},
                  "yes_bid_close": (0, DOLLAR), "yes_ask_close": (0, DOLLAR)},
-                {"volume": 0, "period": 1}, ("ticker",)),
+                {"volume": 0, "period": 1}, ("ticker", "volume", "period")),
 }
 _SIDE_COLUMNS = ("side", "taker_side")
 
@@ -104,7 +106,7 @@ class SourceCheck:
         self.windows = windows  # ticker -> (open_ts, settle_ts or close_ts); None = no markets table
         self.rows = 0  # raw rows checked so far (for row numbers in messages)
         self.last_ts = -(1 << 63)
-        self.max_price = -1
+        self.max_price: dict[str, int] = {}  # per price column: one column left in cents is enough to flag
         self.crossed = 0
         self.quotes = 0
         self.outside: dict[str, int] = {}
@@ -155,8 +157,8 @@ class SourceCheck:
                 bad = int(np.flatnonzero((v < lo) | (v > hi))[0])
                 raise self._fail(bad, f"{name} = {int(v[bad])} is outside [{lo}, {hi}] (prices are in $0.0001 "
                                       "units: $0.56 = 5600)")
-            if mx > self.max_price and hi < DOLLAR:  # bid/ask closes at $1 mean "no ask", not a price
-                self.max_price = mx
+            if hi < DOLLAR and mx > self.max_price.get(name, -1):  # bid/ask closes at $1 mean "no ask"
+                self.max_price[name] = mx
         for name, lo in mins.items():
             v = _int_view(batch.column(names.index(name)), lo)
             if int(v.min()) < lo:
@@ -207,8 +209,10 @@ class SourceCheck:
         if self._finished:
             return
         self._finished = True
-        if 0 < self.max_price < CENTS_LIMIT:
-            warnings.add("cents", f"every price is below {CENTS_LIMIT} units ($0.01): these look like cents; "
+        cents = [c for c, mx in self.max_price.items() if 0 < mx < CENTS_LIMIT]
+        if cents:
+            where = "" if len(cents) == len(self.max_price) else f" of {', '.join(cents)}"
+            warnings.add("cents", f"every price{where} is below {CENTS_LIMIT} units ($0.01): these look like cents; "
                                   "prices are in $0.0001 units ($0.45 = 4500); re-import with "
                                   "kalshi import --price-unit cents", self.path)
         if self.crossed:
@@ -227,7 +231,7 @@ class SourceCheck:
 def check_markets_files(root: str | Path) -> None:
     """Hard checks of every markets file: null keys and the settlement rules of
     :func:`framework.data.catalog.settlement_problem`. Raises CatalogError naming the file."""
-    from .catalog import SCHEMAS, _read_file, kind_files, settlement_problem
+    from .catalog import SCHEMAS, _check_plausible_ts, _read_file, kind_files, settlement_problem
 
     for path in kind_files(root, "markets"):
         table = _read_file(path, "markets", None)
@@ -235,6 +239,10 @@ def check_markets_files(root: str | Path) -> None:
             if not f.nullable and table.column(f.name).null_count:
                 row = int(np.flatnonzero(table.column(f.name).is_null().to_numpy(zero_copy_only=False))[0])
                 raise CatalogError(f"{path}: row {row}: {f.name} is null")
+        try:  # open/close/settle times in the plausible years (seconds or ms stored as ns land in 1970)
+            _check_plausible_ts("markets", table, range(table.num_rows))
+        except CatalogError as e:
+            raise CatalogError(f"{path}: {e}") from None
         problem = settlement_problem(table)
         if problem is not None:
             raise CatalogError(f"{path}: row {problem[0]}: {problem[1]}")
