@@ -13,7 +13,7 @@ from .brokers.bar_fills import BarRule
 from .brokers.simulated import BROKER_OPTIONS, SimulatedBroker
 from .core.engine import Engine
 from .core.strategy_errors import StrategyError
-from .data.catalog import CatalogError, read_markets
+from .data.catalog import CatalogError, kind_files, read_markets
 from .data.checks import DataWarnings, check_markets_files
 from .data.replay import ParquetReplayFeed, _to_ns
 from .logs import ensure_strategy_output
@@ -201,6 +201,12 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
             bar.close()
         feed.close()
     warnings = feed.finish_checks()
+    if model_options.get("kinds", "auto") != "auto":  # asked for by name: a kind with no files is news
+        missing = [k for k in feed.kinds if not kind_files(root, k)]
+        if missing:
+            warnings.add("missing_kind", f"kinds {', '.join(missing)} requested but the catalog has no such files: "
+                                         f"replayed {', '.join(k for k in feed.kinds if k not in missing)} only",
+                         root)
     _run_warnings(warnings, engine, market_rows, end_ns)
     result = Result.from_engine(engine, info, probes)
     result.data_warnings = warnings

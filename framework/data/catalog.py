@@ -245,7 +245,8 @@ def _type_ok(expected: pa.DataType, actual: pa.DataType, nullable: bool) -> bool
     if pa.types.is_timestamp(expected):
         return pa.types.is_timestamp(actual)
     if pa.types.is_integer(expected):
-        return pa.types.is_integer(actual)
+        # any width that fits int64; uint64 does not (numpy mixes it with int64 into float64)
+        return pa.types.is_integer(actual) and not pa.types.is_uint64(actual)
     if pa.types.is_string(expected):
         return (
             pa.types.is_string(actual)
@@ -261,8 +262,8 @@ def validate_file(path: str | os.PathLike[str], kind: str, schema: pa.Schema | N
     """Open a Parquet file's schema and check it is a valid ``kind`` file; return the schema.
 
     Required columns must exist with compatible types: any timestamp unit/timezone for
-    timestamp columns (naive timestamps are taken as UTC), any integer width for int64
-    columns, string/large_string for strings. Extra columns are allowed (readers ignore them).
+    timestamp columns (naive timestamps are taken as UTC), any integer width but uint64 for
+    int64 columns, string/large_string for strings. Extra columns are allowed (readers ignore them).
     """
     _check_kind(kind)
     p = Path(path)
@@ -621,7 +622,7 @@ def settlement_problem(table: pa.Table) -> tuple[int, str] | None:
     Rules: ``close_ts >= open_ts``; a ``result`` needs a ``settle_ts`` (a result with no
     settlement time would never settle); ``settle_ts >= close_ts`` (settling before the close
     would leave the market trading after its settlement); ``result`` in :data:`RESULTS`;
-    ``"scalar"`` needs ``settlement_value`` (the YES payout per contract, in ``[0, $1]``); for
+    ``"scalar"`` needs ``settlement_value`` (the YES payout per contract), any value in ``[0, $1]``; for
     ``yes``/``no`` a ``settlement_value`` present must be ``$1``/``0``; tickers unique.
     Shared by the writer and the backtest's read of the markets table.
     """
@@ -651,6 +652,9 @@ def settlement_problem(table: pa.Table) -> tuple[int, str] | None:
                          f"trading); settle_ts must be >= close_ts")
         if r == "scalar" and v is None:
             return pos, (f"market {t!r} has result 'scalar' but no settlement_value (the YES payout "
+                         f"per contract in $0.0001, e.g. 3700 = $0.37)")
+        if v is not None and not 0 <= v <= DOLLAR:
+            return pos, (f"market {t!r} has settlement_value {v}, outside [0, {DOLLAR}] (the YES payout "
                          f"per contract in $0.0001, e.g. 3700 = $0.37)")
         if v is not None and r in ("yes", "no") and v != (DOLLAR if r == "yes" else 0):
             return pos, f"market {t!r} has result {r!r} but settlement_value {v} (expected {DOLLAR if r == 'yes' else 0})"
