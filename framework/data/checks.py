@@ -97,7 +97,7 @@ class SourceCheck:
     """The read checks of one replayed file; ``batch`` runs on every raw batch, ``window`` on
     every batch the replay keeps, ``finish`` turns the counts into warnings."""
 
-    __slots__ = ("path", "kind", "windows", "rows", "last_ts", "max_price", "crossed", "quotes",
+    __slots__ = ("path", "kind", "windows", "rows", "last_ts", "max_price", "col_max", "crossed", "quotes",
                  "outside", "unknown", "_finished")
 
     def __init__(self, path: Path, kind: str, windows: dict[str, tuple[int, int]] | None) -> None:
@@ -106,7 +106,8 @@ class SourceCheck:
         self.windows = windows  # ticker -> (open_ts, settle_ts or close_ts); None = no markets table
         self.rows = 0  # raw rows checked so far (for row numbers in messages)
         self.last_ts = -(1 << 63)
-        self.max_price: dict[str, int] = {}  # per price column: one column left in cents is enough to flag
+        self.max_price = -1  # highest price over the price columns (kalshi catalog check reports it)
+        self.col_max: dict[str, int] = {}  # per price column: one column left in cents is enough to flag
         self.crossed = 0
         self.quotes = 0
         self.outside: dict[str, int] = {}
@@ -157,8 +158,9 @@ class SourceCheck:
                 bad = int(np.flatnonzero((v < lo) | (v > hi))[0])
                 raise self._fail(bad, f"{name} = {int(v[bad])} is outside [{lo}, {hi}] (prices are in $0.0001 "
                                       "units: $0.56 = 5600)")
-            if hi < DOLLAR and mx > self.max_price.get(name, -1):  # bid/ask closes at $1 mean "no ask"
-                self.max_price[name] = mx
+            if hi < DOLLAR and mx > self.col_max.get(name, -1):  # bid/ask closes at $1 mean "no ask"
+                self.col_max[name] = mx
+                self.max_price = max(self.max_price, mx)
         for name, lo in mins.items():
             v = _int_view(batch.column(names.index(name)), lo)
             if int(v.min()) < lo:
@@ -209,9 +211,9 @@ class SourceCheck:
         if self._finished:
             return
         self._finished = True
-        cents = [c for c, mx in self.max_price.items() if 0 < mx < CENTS_LIMIT]
+        cents = [c for c, mx in self.col_max.items() if 0 < mx < CENTS_LIMIT]
         if cents:
-            where = "" if len(cents) == len(self.max_price) else f" of {', '.join(cents)}"
+            where = "" if len(cents) == len(self.col_max) else f" of {', '.join(cents)}"
             warnings.add("cents", f"every price{where} is below {CENTS_LIMIT} units ($0.01): these look like cents; "
                                   "prices are in $0.0001 units ($0.45 = 4500); re-import with "
                                   "kalshi import --price-unit cents", self.path)
