@@ -12,13 +12,15 @@ def add_parser(sub) -> None:
     p.add_argument("kind", choices=["markets", "quotes", "book", "trades", "candles"])
     p.add_argument("files", nargs="+", metavar="FILE", help="source files (.gz/.zst read transparently)")
     p.add_argument("--catalog", required=True, help="catalog folder to write into")
-    p.add_argument("--map", default="", metavar="COL=SRC,...", help="catalog column = source column, comma-separated")
+    p.add_argument("--map", default="", metavar="COL=SRC,...", help="catalog column = source column, comma-separated; book logs also take "
+                        "action=SRC (insert/cancel) or size_delta=SRC (signed changes)")
     p.add_argument("--price-unit", choices=["cents", "dollars", "units", "probability"],
                    help="unit of the source prices (required when they look like cents or dollars)")
     p.add_argument("--size-unit", choices=["contracts", "units"], default="contracts",
                    help="unit of sizes and counts (default contracts)")
     p.add_argument("--tz", help="timezone of naive timestamps (e.g. America/New_York); naive times without it are an error")
-    p.add_argument("--period", type=int, metavar="MINUTES", help="candles: bar length when the files have no period column")
+    p.add_argument("--period", type=int, metavar="MINUTES", help="candles: bar length when the files have no period column "
+                        "(Kalshi candlestick responses: else their spacing)")
     p.add_argument("--ticker", help="market of Kalshi candlestick/orderbook responses that do not name it")
     p.add_argument("--ts", metavar="TIME", help="time of saved orderbook snapshots (Kalshi's response has none), "
                                                 "e.g. 2026-11-20T15:00:00Z, unless each carries a ts field")
