@@ -165,3 +165,51 @@ def test_kalshi_candles_and_orderbook_refuse_other_units(tmp_path):
     p.write_text(json.dumps({"ticker": TK, "candlesticks": [_candle(0), _candle(1)]}))
     with pytest.raises(CatalogError, match="read in dollars and contracts .*drop --price-unit"):
         import_files("candles", [p], tmp_path / "cat", price_unit="cents")
+
+
+def _instance(spec: dict, node: dict, name: str = "") -> object:
+    """A value shaped exactly as the spec's schema ``node`` says: every property present, strings
+    from the schema's example, integers as times (the only integers the presets read)."""
+    schemas = spec["components"]["schemas"]
+    if "$ref" in node:
+        return _instance(spec, schemas[node["$ref"].rsplit("/", 1)[-1]], name)
+    if "allOf" in node:
+        return _instance(spec, node["allOf"][0], name)
+    if "example" in node:
+        return node["example"]
+    kind = node.get("type")
+    if kind == "object":
+        return {k: _instance(spec, v, k) for k, v in node.get("properties", {}).items()}
+    if kind == "array":
+        return [_instance(spec, node["items"], name)]
+    if kind == "integer":
+        return T
+    return TK if "ticker" in name else "x"
+
+
+@pytest.mark.parametrize("schema", ["GetMarketCandlesticksResponse", "GetMarketCandlesticksHistoricalResponse",
+                                    "BatchGetMarketCandlesticksResponse", "GetEventCandlesticksResponse"])
+def test_a_response_built_from_the_spec_imports_every_column(tmp_path, schema):
+    from kalshi_spec import openapi
+
+    spec = openapi()
+    doc = _instance(spec, spec["components"]["schemas"][schema])
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(doc))
+    import_files("candles", [p], tmp_path / "cat", period=60)
+    c = read_table(tmp_path / "cat", "candles")
+    assert len(c) == 1 and c["ts"].iloc[0] == pd.Timestamp(T, unit="s", tz="UTC")
+    assert not c.isna().any().any(), c.iloc[0].to_dict()  # every column filled from the spec's fields
+    assert c["close"].iloc[0] == dollars("0.56") and c["volume"].iloc[0] == contracts(10)
+
+
+def test_an_orderbook_built_from_the_spec_imports(tmp_path):
+    from kalshi_spec import openapi
+
+    spec = openapi()
+    p = tmp_path / "ob.json"
+    p.write_text(json.dumps(_instance(spec, spec["components"]["schemas"]["GetMarketOrderbookResponse"])))
+    import_files("book", [p], tmp_path / "cat", ticker=TK, ts="2026-11-20T15:00:00Z")
+    b = read_table(tmp_path / "cat", "book")
+    assert list(zip(b["side"], b["price"], b["size"], strict=True)) == [
+        ("yes", dollars("0.15"), contracts(100)), ("no", dollars("0.15"), contracts(100))]
