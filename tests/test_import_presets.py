@@ -213,3 +213,17 @@ def test_an_orderbook_built_from_the_spec_imports(tmp_path):
     b = read_table(tmp_path / "cat", "book")
     assert list(zip(b["side"], b["price"], b["size"], strict=True)) == [
         ("yes", dollars("0.15"), contracts(100)), ("no", dollars("0.15"), contracts(100))]
+
+
+def test_two_snapshots_with_one_ts_are_refused(tmp_path):
+    p = tmp_path / "obs.jsonl"
+    book = {"orderbook_fp": {"yes_dollars": [["0.4000", "1.00"]], "no_dollars": []}}
+    p.write_text(json.dumps(book) + "\n" + json.dumps(book) + "\n")
+    with pytest.raises(CatalogError, match=r"obs.jsonl:line 2: a second orderbook snapshot of .* at "
+                                           r"2026-11-20T15:00:00Z \(the first is .*obs.jsonl:line 1\)"):
+        import_files("book", [p], tmp_path / "cat", ticker=TK, ts="2026-11-20T15:00:00Z")
+    q = tmp_path / "b.json"
+    p.write_text(json.dumps(book))
+    q.write_text(json.dumps(book))
+    with pytest.raises(CatalogError, match=r"another file has a snapshot of .* at the same time"):
+        import_files("book", [p, q], tmp_path / "cat", ticker=TK, ts="2026-11-20T15:00:00Z")

@@ -188,11 +188,21 @@ def flatten(kind: str, items: Iterable[Item], *, ticker: str | None = None,
             ts: str | None = None) -> tuple[list[str], list[dict]]:
     """Rows (and their locations) of Kalshi REST responses or items of ``kind``."""
     locs, rows = [], []
+    snapshots: dict[tuple, str] = {}  # (ticker, time) -> where the first snapshot of it was
     for at, doc in items:
+        if kind == "book":  # two snapshots at one time would merge into one book
+            gen = list(_orderbook(doc, ticker, ts, at))
+            key = (gen[0][1]["ticker"], gen[0][1]["ts"])
+            if key in snapshots:
+                raise CatalogError(f"{at}: a second orderbook snapshot of {key[0]} at {key[1]} (the first is "
+                                   f"{snapshots[key]}); save each with its own time, as {{\"ts\": ..., "
+                                   "\"orderbook_fp\": ...}, instead of one --ts for all")
+            snapshots[key] = at
+            locs += [loc for loc, _ in gen]
+            rows += [row for _, row in gen]
+            continue
         if kind == "candles":
             gen = _candles(doc, ticker, at)
-        elif kind == "book":
-            gen = _orderbook(doc, ticker, ts, at)
         elif kind in ("trades", "markets"):
             gen = _flat(doc, kind, kind[:-1], at)
         else:

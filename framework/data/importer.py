@@ -245,6 +245,24 @@ def _write(root: Path, kind: str, table: pa.Table, name: str, where: Callable[[i
     return sorted(b for _, b in moves)
 
 
+def _one_source_per_snapshot(table: pa.Table, where: Callable[[int], str]) -> None:
+    """Snapshot rows of one market at one time from two files would merge into one book: refuse."""
+    import pandas as pd
+
+    snap = table.column("snapshot").to_numpy(zero_copy_only=False)
+    if not snap.any():
+        return
+    idx = np.flatnonzero(snap)
+    df = pd.DataFrame({"t": table.column("ticker").take(idx).to_numpy(zero_copy_only=False),
+                       "ts": table.column("ts").cast(pa.int64()).take(idx).to_numpy(),
+                       "f": table.column("_file").take(idx).to_numpy()})
+    files = df.groupby(["t", "ts"], sort=False)["f"].transform("nunique").to_numpy()
+    bad = first_true(files > 1)
+    if bad >= 0:
+        raise CatalogError(f"{where(int(idx[bad]))}: another file has a snapshot of {df['t'].iat[bad]} at the same "
+                           "time; give each saved orderbook its own --ts (or a ts field)")
+
+
 def import_files(kind: str, files: list[str | os.PathLike[str]], catalog: str | os.PathLike[str], *,
                  mapping: dict[str, str] | None = None, price_unit: str | None = None,
                  size_unit: str = "contracts", tz: str | None = None, fmt: str | None = None,
@@ -301,6 +319,7 @@ def import_files(kind: str, files: list[str | os.PathLike[str]], catalog: str | 
         return wheres[int(origin_file[g])](int(origin_row[g]))
 
     if kind == "book":
+        _one_source_per_snapshot(table, where)
         table = levels_from_log(table, where)
     table = table.select([f.name for f in SCHEMAS[kind] if f.name in table.column_names])
     root.mkdir(parents=True, exist_ok=True)
