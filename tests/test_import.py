@@ -160,3 +160,13 @@ def test_jsonl_rows_name_their_line(tmp_path):
     src.write_text('{"ts": "2026-11-20T15:00:00Z"}\n{"ts": \n')
     with pytest.raises(CatalogError, match=r"q.jsonl:line 2: not JSON"):
         import_files("quotes", [src], tmp_path / "cat", price_unit="units")
+
+
+def test_a_bad_second_file_group_leaves_nothing_behind(tmp_path):
+    """Rows of two days go to two files; the second day's bad row stops the import after the
+    first file was written aside: neither file reaches the catalog, and the aside folder is gone."""
+    src = tmp_path / "q.csv"
+    src.write_text("ts,ticker,yes_bid,no_bid\n2026-11-20T15:00:00Z,KXA-1,45,50\n2026-11-21T15:00:00Z,KXA-1,450,50\n")
+    with pytest.raises(CatalogError, match=r"q.csv:line 3: quotes: column yes_bid value 45000"):
+        import_files("quotes", [src], tmp_path / "cat", price_unit="cents")
+    assert sorted(p.name for p in (tmp_path / "cat").iterdir()) == []
