@@ -197,6 +197,11 @@ class CatalogError(ValueError):
     """A catalog file, folder or DataFrame is missing, malformed or violates the schema."""
 
 
+# what reading a damaged Parquet file raises: I/O and Arrow errors, and UnicodeDecodeError from
+# pyarrow decoding a footer's names (a flipped byte there); each becomes a one-line CatalogError
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, pa.ArrowException, UnicodeDecodeError)
+
+
 class CatalogWarning(UserWarning):
     """Data that is valid but suspicious (prices that look like cents, crossed books...)."""
 
@@ -270,7 +275,7 @@ def validate_file(path: str | os.PathLike[str], kind: str, schema: pa.Schema | N
     try:
         if schema is None:  # callers that opened the file already pass its schema
             schema = pq.read_schema(p)
-    except (OSError, pa.ArrowException) as e:
+    except READ_ERRORS as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CatalogError(f"corrupt or unreadable Parquet file {p}: {reason}") from None
     expected = SCHEMAS[kind]
@@ -872,7 +877,7 @@ def _read_file(path: Path, kind: str, tickers: list[str] | None) -> pa.Table:
     cols = [n for n in expected.names if n in schema.names]
     try:
         t = pq.read_table(path, columns=cols, page_checksum_verification=True)
-    except (OSError, pa.ArrowException) as e:
+    except READ_ERRORS as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CatalogError(f"corrupt or unreadable Parquet file {path}: {reason}") from None
     t = _conform(t, kind, path)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .catalog import CatalogError, _check_root, kind_files, read_markets, validate_file
+from .catalog import READ_ERRORS, CatalogError, _check_root, kind_files, read_markets, validate_file
 from .checks import DataWarnings, SourceCheck, _str_lengths, check_markets_files
 
 __all__ = ["DEFAULT_GAP_NS", "GapTracker", "check_catalog", "format_check"]
@@ -126,7 +126,8 @@ def _check_file(path: Path, kind: str, cols: list[str], check: SourceCheck, gaps
     last = None
     validate_file(path, kind)
     # page checksums verified as the replay does: a flipped byte in a data page is a problem
-    for batch in pq.ParquetFile(path, page_checksum_verification=True).iter_batches(columns=cols):
+    pf = pq.ParquetFile(path, page_checksum_verification=True)
+    for batch in pf.iter_batches(columns=cols):
         ts = batch.column(0).cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
         check.batch(batch, ts)
         if kind == "book":  # as the replay: a 3-byte side that is not "yes" is corrupt, not a NO
@@ -149,6 +150,7 @@ def _check_file(path: Path, kind: str, cols: list[str], check: SourceCheck, gaps
             k["ts_min"] = int(ts[0]) if k["ts_min"] is None else min(k["ts_min"], int(ts[0]))
             k["ts_max"] = last if k["ts_max"] is None else max(k["ts_max"], last)
         k["rows"] += len(ts)
+    check.complete(pf.metadata.num_rows)
 
 
 def check_catalog(root: str | os.PathLike[str], gap_ns: int = DEFAULT_GAP_NS) -> dict:
@@ -194,7 +196,7 @@ def check_catalog(root: str | os.PathLike[str], gap_ns: int = DEFAULT_GAP_NS) ->
                 if getattr(exc, "code", None) == "unsorted":
                     unsorted.append(str(path))
                 continue
-            except (OSError, pa.ArrowException) as exc:
+            except READ_ERRORS as exc:
                 problems.append(f"corrupt or unreadable Parquet file {path}: "
                                 f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0]}")
                 continue

@@ -27,6 +27,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .catalog import (
+    READ_ERRORS,
     SCHEMAS,
     CatalogError,
     _check_root,
@@ -39,6 +40,7 @@ from .catalog import (
     write_table,
 )
 from .catalog_check import _fmt_ts, check_catalog, format_check
+from .checks import check_row_count
 from .replay import _PARQUET_FORMAT, _periods
 
 __all__ = ["COMPACT_KINDS", "CompactPlan", "KindInfo", "catalog_info", "check_catalog", "compact",
@@ -107,7 +109,7 @@ def catalog_info(root: str | os.PathLike[str]) -> dict:
         for path in files:
             try:
                 meta = pq.read_metadata(path)
-            except (OSError, pa.ArrowException) as exc:
+            except READ_ERRORS as exc:
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise CatalogError(f"corrupt or unreadable Parquet file {path}: {reason}") from None
             info.files += 1
@@ -240,7 +242,7 @@ def _file_tables(kind: str, files: list[Path]) -> list[pa.Table]:
     try:
         fragments = list(ds.dataset([str(p) for p in files], format=_PARQUET_FORMAT).get_fragments())
         physical = [f.physical_schema for f in fragments]  # the footer, kept by the fragment for the scan
-    except (OSError, pa.ArrowException):
+    except READ_ERRORS:
         fragments, physical = [], [None] * len(files)  # validate_file below names the bad file
     groups: dict[str, list[int]] = {}  # schema text -> indices of the files scanned together
     for i, path in enumerate(files):
@@ -262,13 +264,18 @@ def _file_tables(kind: str, files: list[Path]) -> list[pa.Table]:
                      else ds.dataset([str(files[i]) for i in idx], schema=schema, format=_PARQUET_FORMAT))
             for tagged in group.scanner(batch_size=1 << 20).scan_batches():  # a file's batches stay in order
                 batches[tagged.fragment.path].append(tagged.record_batch)
-        except (OSError, pa.ArrowException) as exc:
+        except READ_ERRORS as exc:
             for i in idx:  # read them one by one to name the bad file
                 _read_file(files[i], kind, None)
             raise CatalogError(f"corrupt or unreadable Parquet file in {files[idx[0]].parent}: "
                                f"{' '.join(str(exc).split())}") from None
-    return [_conform(pa.Table.from_batches(batches[str(p)], schema=schemas[i]), kind, p)
-            for i, p in enumerate(files)]
+    tables = []
+    for i, path in enumerate(files):
+        table = pa.Table.from_batches(batches[str(path)], schema=schemas[i])
+        footer = fragments[i].metadata if fragments else pq.read_metadata(path)
+        check_row_count(path, table.num_rows, footer.num_rows)  # a reader that stopped early drops rows
+        tables.append(_conform(table, kind, path))
+    return tables
 
 
 def _merged_table(kind: str, files: list[Path]) -> pa.Table:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from ..units import DOLLAR
 from .catalog import PLAUSIBLE_TS, CatalogError
 
-__all__ = ["CENTS_LIMIT", "DataWarnings", "SourceCheck", "check_markets_files"]
+__all__ = ["CENTS_LIMIT", "DataWarnings", "SourceCheck", "check_markets_files", "check_row_count"]
 
 CENTS_LIMIT = 100  # every price below this many $0.0001 units (one cent) looks like cents
 _TS_LO, _TS_HI = PLAUSIBLE_TS
@@ -91,6 +91,15 @@ def _str_lengths(col: pa.Array) -> np.ndarray:
     dtype = np.int64 if pa.types.is_large_string(col.type) else np.int32
     offsets = np.frombuffer(col.buffers()[1], dtype=dtype)[col.offset:col.offset + len(col) + 1]
     return np.diff(offsets)
+
+
+def check_row_count(path: str | Path, rows: int, footer_rows: int) -> None:
+    """Raise CatalogError unless ``rows`` (read from ``path``) is what its footer lists. A damaged
+    page header (outside the page checksums) can make Arrow's readers stop early without an
+    error, which would silently drop the rest of the file."""
+    if rows != footer_rows:
+        raise CatalogError(f"corrupt or unreadable Parquet file {path}: {rows:,} of the {footer_rows:,} rows "
+                           "its footer lists could be read (a damaged page?); restore or re-download the file")
 
 
 class SourceCheck:
@@ -172,6 +181,10 @@ class SourceCheck:
             self.crossed += int(np.count_nonzero((yb + nb >= DOLLAR) & (yb > 0) & (nb > 0)))
             self.quotes += n
         self.rows += n
+
+    def complete(self, footer_rows: int) -> None:
+        """At the end of the file: every row its footer lists was read (:func:`check_row_count`)."""
+        check_row_count(self.path, self.rows, footer_rows)
 
     def side_matches(self, lengths_is_yes: np.ndarray, is_yes: np.ndarray, name: str) -> None:
         """``side`` strings of length 3 must be exactly ``"yes"`` (a flipped byte would read as NO)."""

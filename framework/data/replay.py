@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..core.events import BOOK, CANDLE, KIND_RANK, MIXED, QUOTE, TRADE
-from .catalog import CatalogError, kind_files, validate_file
+from .catalog import READ_ERRORS, CatalogError, kind_files, validate_file
 from .checks import DataWarnings, SourceCheck, _str_lengths
 
 __all__ = ["ParquetReplayFeed"]
@@ -78,7 +78,7 @@ def _periods(path: Path, meta: pq.FileMetaData) -> set[int]:
         if st is None or not st.has_min_max or st.min != st.max:
             try:
                 col = pq.read_table(path, columns=["period"]).column(0)
-            except (OSError, pa.ArrowException) as exc:
+            except READ_ERRORS as exc:
                 raise CatalogError(f"corrupt or unreadable Parquet file {path}: {exc}") from None
             return set(pc.unique(col).to_pylist())
         out.add(int(st.min))
@@ -130,7 +130,7 @@ class _Source:
             self._batches = pq.ParquetFile(self.path, metadata=self._metadata,
                                            page_checksum_verification=True).iter_batches(
                 batch_size=self._batch_size, columns=self.columns)
-        except (OSError, pa.ArrowException) as exc:
+        except READ_ERRORS as exc:
             raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {_one_line(exc)}") from None
 
     def refill(self) -> bool:
@@ -160,8 +160,10 @@ class _Source:
             try:
                 batch = next(self._batches)
             except StopIteration:
+                if self.check is not None and self._metadata is not None:
+                    self.check.complete(self._metadata.num_rows)  # a reader that stopped early
                 return None
-            except (OSError, pa.ArrowException) as exc:
+            except READ_ERRORS as exc:
                 raise CatalogError(f"corrupt or unreadable Parquet file {self.path}: {_one_line(exc)}") from None
             batch = self._filter(batch)
             if batch.num_rows:
@@ -273,7 +275,7 @@ def _preload_small_files(sources: list[_Source]) -> set[int]:
             dataset = ds.dataset(list(by_path), schema=projected, format=_PARQUET_FORMAT)
             for tagged in dataset.scanner(columns=projected.names, batch_size=batch_size).scan_batches():
                 by_path[tagged.fragment.path].append(tagged.record_batch)
-        except (OSError, pa.ArrowException, KeyError):
+        except (*READ_ERRORS, KeyError):
             continue
         for s in group:
             s.preload(by_path[str(s.path)])
@@ -321,7 +323,7 @@ class ParquetReplayFeed:
             for path in self._kind_files(name):
                 try:
                     meta = pq.read_metadata(path)
-                except (OSError, pa.ArrowException) as exc:
+                except READ_ERRORS as exc:
                     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                     raise CatalogError(f"corrupt or unreadable Parquet file {path}: {reason}") from None
                 validate_file(path, name, meta.schema.to_arrow_schema())
