@@ -56,6 +56,7 @@ from .fidelity import Fidelity, contracts_str
 from .latency import DelayedReports, parse_latency
 from .queue_models import MODELS as QUEUE_MODELS
 from .queue_models import make_queue_model
+from .taken import TakenLevels
 
 __all__ = ["BROKER_OPTIONS", "CROSSED_BOOKS", "DEFAULT_UNKNOWN_SIZE_CONTRACTS", "LEVEL_REFILL", "SimulatedBroker"]
 
@@ -144,7 +145,7 @@ class SimulatedBroker:
         # markets the engine must report book/trade changes for (resting orders or taken liquidity)
         self.active: set[str] = set()
         # ticker -> {(ladder is YES, price): [qty we took, what the data showed when we took it]}
-        self._taken: dict[str, dict[tuple[bool, int], list]] = {}
+        self._taken: dict[str, TakenLevels] = {}
         self.market_hours: dict[str, tuple[int | None, int | None]] = {}
         self.sink = None
         self.books: dict[str, OrderBook] = {}
@@ -330,44 +331,61 @@ class SimulatedBroker:
         """Remember that we took ``qty`` at ``price`` (see ``_sync_taken`` for how it refills)."""
         taken = self._taken.get(book.ticker)
         if taken is None:
-            taken = self._taken[book.ticker] = {}
+            taken = self._taken[book.ticker] = TakenLevels()
         key = (ladder_yes, price)
         rec = taken.get(key)
         if rec is None:
             seen = level_state(book, ladder_yes, price)
-            taken[key] = [qty, seen]
+            taken.add(key, [qty, seen])
             if seen is None:  # an assumed size refills when the touch moves: watch every change
                 self.active.add(book.ticker)
         else:
             rec[0] += qty
 
-    def _sync_taken(self, book: OrderBook, taken: dict) -> None:
+    def _sync_taken(self, book: OrderBook, taken: TakenLevels) -> None:
         """Refill the levels whose data changed since we took from them (module docstring rules).
 
         Run on each book change of an active market and before an order takes liquidity. Taken
         displayed sizes do not make a market active (following a level hidden by a better price
         would cost a broker call per event for long stretches): they are compared when next
         looked at, so a change that reverted in between counts as no change (stricter, never
-        looser). Assumed sizes refill when the touch moves, so they keep the market watched."""
+        looser). Assumed sizes refill when the touch moves, so they keep the market watched.
+        With top-of-book data only the levels at or above the best bid and the assumed ones can
+        change (``TakenLevels``), so only those are looked at: the others would be skipped as
+        hidden anyway, and a long run can have taken from every price."""
         growth = self._growth
-        for key in list(taken):
+        if book.depth_known:
+            keys = list(taken)
+        else:
+            yb, nb = book.yes_bid, book.no_bid
+            # assumed sizes below the best (hidden: their touch moved); the rest are found next
+            keys = [k for k in taken.assumed if k[1] < ((yb if k[0] else nb) or 0)]
+            for ladder_yes, best in ((True, yb), (False, nb)):
+                prices = taken.prices[ladder_yes]
+                i = len(prices)
+                floor = best or 0  # no best bid: every level of the ladder is gone
+                while i and prices[i - 1] >= floor:
+                    i -= 1
+                if i < len(prices):
+                    keys.extend([(ladder_yes, p) for p in prices[i:]])
+        for key in keys:
             rec = taken[key]
             now = level_state(book, key[0], key[1])
             seen = rec[1]
             if now == seen:
                 continue
             if now == 0 or (seen is None and now == _HIDDEN):
-                del taken[key]  # the level is gone (or an assumed size's touch moved): fresh later
+                taken.drop(key)  # the level is gone (or an assumed size's touch moved): fresh later
             elif now == _HIDDEN:
                 continue  # the data cannot show the level now: nothing learned
             elif not growth:
-                del taken[key]  # a new size at this price: the level holds what the data says
+                taken.drop(key)  # a new size at this price: the level holds what the data says
             else:
                 if now is not None:
                     rec[0] = min(rec[0], now)  # a decrease never gives back what we took
-                rec[1] = now
+                taken.seen(key, rec, now)
                 if not rec[0]:
-                    del taken[key]
+                    taken.drop(key)
         if not taken:
             del self._taken[book.ticker]
 
@@ -385,19 +403,21 @@ class SimulatedBroker:
 
     def _fill(self, order: Order, price: int, qty: int, is_maker: bool, basis: str) -> int:
         """Execute ``qty`` of ``order`` at ``price`` (capped by cash). Returns the quantity filled."""
-        opening = qty if order.action == "buy" else min(self._opening_qty(order), qty)
+        buy = order.action == "buy"
+        opening = qty if buy else min(self._opening_qty(order), qty)
+        fees = self.fees
+        now = self.sink.now  # the fee schedule in force now
+        quote = fees.quote(order, price, qty, is_maker, now)  # computed once: checked, then booked
         if opening:
             cash = self.portfolio.cash
-            per = price if order.action == "buy" else DOLLAR - price
-            closing = qty - opening
-            preview = self.fees.preview
-            now = self.sink.now
-
-            def cost(n: int) -> int:  # cash needed to open n contracts of this fill, fee included
-                return notional(per, n) + preview(order, price, closing + n, is_maker, now)
-
-            if cost(opening) > cash:
+            per = price if buy else DOLLAR - price
+            if notional(per, opening) + quote[0] > cash:
                 # fill only what the cash pays for, fee included (largest n with cost(n) <= cash)
+                closing = qty - opening
+
+                def cost(n: int) -> int:  # cash needed to open n contracts of this fill, fee included
+                    return notional(per, n) + fees.quote(order, price, closing + n, is_maker, now)[0]
+
                 lo, hi = 0, opening
                 while lo < hi:
                     mid = (lo + hi + 1) // 2
@@ -409,13 +429,14 @@ class SimulatedBroker:
                 if qty == 0:
                     self._finish(order, OrderStatus.CANCELLED, "insufficient cash")
                     return 0
-        fee = self.fees.charge(order, price, qty, is_maker, self.sink.now)  # schedule in force now
+                quote = fees.quote(order, price, qty, is_maker, now)
+        fee = fees.book(order, quote)
         order.filled_qty += qty
         order.avg_price_num += price * qty
         order.status = OrderStatus.FILLED if order.filled_qty >= order.qty else _PARTIAL
         self.fidelity.record_fill(basis, qty)
         self.sink.fill(order, Fill(order.ticker, order.side, order.action, price, qty, fee,
-                                   self.sink.now, order.order_id, is_maker))
+                                   now, order.order_id, is_maker))
         return qty
 
     def _finish(self, order: Order, status: str, reason: str) -> None:
@@ -545,7 +566,7 @@ class SimulatedBroker:
         if ticker in self.resting:
             return
         taken = self._taken.get(ticker)
-        if taken is None or all(rec[1] is not None for rec in taken.values()):
+        if taken is None or not taken.assumed:  # only assumed sizes need every book change
             self.active.discard(ticker)
 
     def market_closed(self, ticker: str, ts: int) -> None:

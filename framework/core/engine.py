@@ -28,7 +28,7 @@ from ..model.book import OrderBook
 from ..model.orders import ACTIVE_STATUSES, Fill, Order, OrderStatus, Settlement, Trade
 from ..model.portfolio import SETTLE_RESULTS, Portfolio
 from ..strategy import Strategy
-from ..units import DOLLAR
+from ..units import CONTRACT, DOLLAR
 from .equity import EquityPath
 from .events import BOOK, CANDLE, IDLE, MIXED, QUOTE, TRADE
 from .strategy_errors import strategy_error
@@ -478,7 +478,8 @@ class Engine:
         on_book = self._on_book
         queue = self._queue
         drain = self._drain
-        held, mark = self.equity_path.held, self.equity_path.mark
+        path = self.equity_path
+        held, path_ts, path_eq, portfolio = path.held, path.ts, path.equity, self.portfolio
         ts = self._last_ts
         for ts, tk, yb, nb, ybs, nbs in zip(*cols):
             if ts >= self._next_due:
@@ -496,7 +497,15 @@ class Engine:
             if book.depth_known:
                 book.drop_depth()
             if tk in held:  # exact equity path: revalue markets we hold when their bid may move
-                mark(book)
+                # inlined EquityPath.mark (a call per event of a held market; keep the two in step)
+                entry = held[tk]
+                pos = entry[0]
+                v = (pos.yes * (yb or 0) + pos.no * (nb or 0)) // CONTRACT
+                if v != entry[1]:
+                    path._open += v - entry[1]
+                    entry[1] = v
+                    path_ts.append(ts)
+                    path_eq.append(portfolio.cash + path._open)
             if tk in active:  # only markets with our resting orders or taken liquidity
                 broker_on_book(book)
                 if queue:

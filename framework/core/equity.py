@@ -68,10 +68,15 @@ class EquityPath:
         self._append(ts)
 
     def _revalue(self, ticker: str) -> None:
+        # once per fill: the held entry is updated in place (``held`` is only looked up, never
+        # iterated, so where an entry sits in it does not matter)
         p = self.portfolio.positions.get(ticker)
-        entry = self.held.pop(ticker, None)
-        old = entry[1] if entry is not None else 0
+        held = self.held
+        entry = held.get(ticker)
+        old = 0 if entry is None else entry[1]
         if p is None or not (p.yes or p.no):
+            if entry is not None:
+                del held[ticker]
             self._open -= old
             return
         book = self.books.get(ticker)
@@ -81,7 +86,11 @@ class EquityPath:
             last = self.last_trade.get(ticker)
             yb, nb = (last, DOLLAR - last) if last is not None else (None, None)
         v = (p.yes * (yb or 0) + p.no * (nb or 0)) // CONTRACT
-        self.held[ticker] = [p, v]
+        if entry is None:
+            held[ticker] = [p, v]
+        else:
+            entry[0] = p
+            entry[1] = v
         self._open += v - old
 
     def _append(self, ts: int) -> None:

@@ -237,13 +237,23 @@ class FeeModel:
         """The fee ``charge`` would return, without changing the order."""
         return self._compute(order, price, qty, is_maker, ts)[0]
 
+    def quote(self, order, price: int, qty: int, is_maker: bool, ts: int | None = None) -> tuple[int, int]:
+        """What ``charge`` would do, as ``(fee, the order's new accumulator)``, without changing
+        the order: a caller that checks the fee before the fill books it with ``book`` instead of
+        computing it twice."""
+        return self._compute(order, price, qty, is_maker, ts)
+
+    @staticmethod
+    def book(order, quote: tuple[int, int]) -> int:
+        """Apply a ``quote`` of ``order`` (made for the fill now being booked); returns the fee."""
+        fee, order._fee_num = quote
+        order.fee += fee
+        return fee
+
     def charge(self, order, price: int, qty: int, is_maker: bool, ts: int | None = None) -> int:
         """Fee for one fill of ``order`` at ``ts`` (ns; the schedule in force then); updates the
         order's accumulator (``order._fee_num``) and ``order.fee`` (the order's total)."""
-        fee, acc = self._compute(order, price, qty, is_maker, ts)
-        order._fee_num = acc
-        order.fee += fee
-        return fee
+        return self.book(order, self._compute(order, price, qty, is_maker, ts))
 
 
 FEE_OPTIONS = {
