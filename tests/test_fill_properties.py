@@ -172,3 +172,34 @@ def test_queue_position_never_negative_and_same_seed_same_fills(events, acts, mo
                for lst in broker.resting.values() for o in lst)
     again, _, _ = run_events(events, acts, queue_model=model, seed=seed)
     assert again.fills == strat.fills
+
+
+class _TakenChecker(Actor):
+    """Checks, at every book event, that the broker's index of taken levels matches its record
+    and that a top-of-book sync keeps exactly what a sync over every taken level would keep."""
+
+    def on_book(self, book) -> None:
+        from framework.brokers.simulated import _HIDDEN, level_state
+
+        broker = self._engine.broker
+        for taken in broker._taken.values():
+            assert taken.yes_prices == sorted(p for lad, p in taken if lad)
+            assert taken.no_prices == sorted(p for lad, p in taken if not lad)
+            assert taken.assumed == {k for k, rec in taken.items() if rec[1] is None}
+            if not book.depth_known and taken is broker._taken.get(book.ticker):
+                # levels a top-of-book sync skips: shown sizes below the best (hidden: unchanged)
+                for (lad, p), rec in taken.items():
+                    best = book.yes_bid if lad else book.no_bid
+                    if best is not None and p < best and rec[1] is not None:
+                        assert level_state(book, lad, p) == _HIDDEN
+        super().on_book(book)
+
+
+@PROPS
+@given(events=st.lists(st.one_of(quote_event, book_event, trade_event), min_size=1, max_size=80), acts=actions,
+       refill=st.sampled_from(["change", "growth"]))
+def test_taken_level_index_stays_consistent(events, acts, refill):
+    strat = _TakenChecker(acts)
+    engine = Engine(strat, ListFeed(events), SimulatedBroker(level_refill=refill), Portfolio(dollars(10**7)),
+                    [{"ticker": TK, "open_ts": 0, "close_ts": 10**15}], equity_interval=None)
+    engine.run()

@@ -149,6 +149,28 @@ def test_retaking_the_best_offer_takes_no_more_than_displayed(tmp_path):
     assert res.metrics["contracts_traded"] == 500
 
 
+def test_taken_levels_below_the_best_are_not_rescanned_per_order(tmp_path, monkeypatch):
+    # the per-order cost grew over a run: every order re-examined every top-of-book level ever
+    # taken from, though levels below the best bid are hidden and cannot change. A rising YES bid
+    # taken at each new price leaves one more hidden level per order; the work per order must
+    # stay flat (examined levels counted, not timed)
+    import framework.brokers.simulated as sim
+
+    calls = []
+    real = sim.level_state
+    monkeypatch.setattr(sim, "level_state", lambda *a: calls.append(a) or real(*a))
+
+    class SellEach(Strategy):
+        def on_book(self, book):
+            self.sell(TK, contracts(1))  # takes the YES bid: a new price each event
+
+    n = 40
+    res = run(tmp_path, SellEach(), quotes=[q(t, 20 + t, 10, 50, 50) for t in range(1, n + 1)])
+    assert res.metrics["n_fills"] == n
+    # one look when a level is first taken, at most one more for the level at the best per sync
+    assert len(calls) <= 2 * n, f"{len(calls)} level lookups for {n} orders"
+
+
 def test_taken_l2_level_leaves_next_levels(tmp_path):
     def go(s, b):
         s.keep("a", s.buy(TK, contracts(5)))

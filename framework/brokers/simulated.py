@@ -48,6 +48,8 @@ the sizes traded.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from ..model.book import OrderBook
 from ..model.fees import FeeModel
 from ..model.orders import Fill, Order, OrderStatus, Trade
@@ -221,7 +223,10 @@ class SimulatedBroker:
             taken = self._taken.get(order.ticker)
             if taken:
                 self._sync_taken(book, taken)
-            self._take(order, book, ladder_yes, threshold)
+            if book.depth_known:
+                self._take(order, book, ladder_yes, threshold)
+            else:
+                self._take_top(order, book, ladder_yes, best, taken)
         status = order.status
         if status is OrderStatus.FILLED or status is OrderStatus.CANCELLED or status is OrderStatus.REJECTED:
             return None
@@ -335,12 +340,17 @@ class SimulatedBroker:
         key = (ladder_yes, price)
         rec = taken.get(key)
         if rec is None:
-            seen = level_state(book, ladder_yes, price)
-            taken.add(key, [qty, seen])
-            if seen is None:  # an assumed size refills when the touch moves: watch every change
-                self.active.add(book.ticker)
+            self._new_taken(book.ticker, taken, key, qty, level_state(book, ladder_yes, price))
         else:
             rec[0] += qty
+
+    def _new_taken(self, ticker: str, taken: TakenLevels | None, key: tuple[bool, int], qty: int,
+                   seen: int | None) -> None:
+        if taken is None:
+            taken = self._taken[ticker] = TakenLevels()
+        taken.add(key, [qty, seen])
+        if seen is None:  # an assumed size refills when the touch moves: watch every change
+            self.active.add(ticker)
 
     def _sync_taken(self, book: OrderBook, taken: TakenLevels) -> None:
         """Refill the levels whose data changed since we took from them (module docstring rules).
@@ -351,43 +361,49 @@ class SimulatedBroker:
         looked at, so a change that reverted in between counts as no change (stricter, never
         looser). Assumed sizes refill when the touch moves, so they keep the market watched.
         With top-of-book data only the levels at or above the best bid and the assumed ones can
-        change (``TakenLevels``), so only those are looked at: the others would be skipped as
-        hidden anyway, and a long run can have taken from every price."""
-        growth = self._growth
+        change, so only those are looked at (``TakenLevels`` keeps them findable): the others
+        are hidden, and a long run may have taken from every price."""
         if book.depth_known:
-            keys = list(taken)
+            for key in list(taken):
+                self._refill(taken, key, level_state(book, key[0], key[1]))
         else:
             yb, nb = book.yes_bid, book.no_bid
-            # assumed sizes below the best (hidden: their touch moved); the rest are found next
-            keys = [k for k in taken.assumed if k[1] < ((yb if k[0] else nb) or 0)]
-            for ladder_yes, best in ((True, yb), (False, nb)):
-                prices = taken.prices[ladder_yes]
-                i = len(prices)
-                floor = best or 0  # no best bid: every level of the ladder is gone
-                while i and prices[i - 1] >= floor:
-                    i -= 1
-                if i < len(prices):
-                    keys.extend([(ladder_yes, p) for p in prices[i:]])
-        for key in keys:
-            rec = taken[key]
-            now = level_state(book, key[0], key[1])
-            seen = rec[1]
-            if now == seen:
-                continue
-            if now == 0 or (seen is None and now == _HIDDEN):
-                taken.drop(key)  # the level is gone (or an assumed size's touch moved): fresh later
-            elif now == _HIDDEN:
-                continue  # the data cannot show the level now: nothing learned
-            elif not growth:
-                taken.drop(key)  # a new size at this price: the level holds what the data says
-            else:
-                if now is not None:
-                    rec[0] = min(rec[0], now)  # a decrease never gives back what we took
-                taken.seen(key, rec, now)
-                if not rec[0]:
-                    taken.drop(key)
-        if not taken:
-            del self._taken[book.ticker]
+            if taken.assumed:  # hidden now (below the best): the touch moved, so they refill
+                for key in [k for k in taken.assumed if k[1] < ((yb if k[0] else nb) or 0)]:
+                    self._refill(taken, key, _HIDDEN)
+            prices = taken.yes_prices
+            if prices and prices[-1] >= (yb or 0):
+                self._sync_top(taken, True, prices, yb, book.yes_bid_size)
+            prices = taken.no_prices
+            if prices and prices[-1] >= (nb or 0):
+                self._sync_top(taken, False, prices, nb, book.no_bid_size)
+        # an emptied record stays (making one costs more than keeping it; empty means none taken)
+
+    def _sync_top(self, taken: TakenLevels, ladder_yes: bool, prices: list[int], best: int | None,
+                  size: int | None) -> None:
+        """Top-of-book data, one ladder: levels above the best are gone, the best shows ``size``
+        (``level_state`` for those prices, without a call per level)."""
+        for p in prices[bisect_left(prices, best or 0):]:  # a copy: _refill may drop from prices
+            self._refill(taken, (ladder_yes, p), size if p == best else 0)
+
+    def _refill(self, taken: TakenLevels, key: tuple[bool, int], now: int | None) -> None:
+        """One taken level whose data now shows ``now`` (a ``level_state``)."""
+        rec = taken[key]
+        seen = rec[1]
+        if now == seen:
+            return
+        if now == 0 or (seen is None and now == _HIDDEN):
+            taken.drop(key)  # the level is gone (or an assumed size's touch moved): fresh later
+        elif now == _HIDDEN:
+            return  # the data cannot show the level now: nothing learned
+        elif not self._growth:
+            taken.drop(key)  # a new size at this price: the level holds what the data says
+        else:
+            if now is not None:
+                rec[0] = min(rec[0], now)  # a decrease never gives back what we took
+            taken.seen(key, rec, now)
+            if not rec[0]:
+                taken.drop(key)
 
     def _take(self, order: Order, book: OrderBook, ladder_yes: bool, threshold: int) -> None:
         buy = order.action == "buy"
@@ -400,6 +416,26 @@ class SimulatedBroker:
                 self._consume(book, ladder_yes, level_price, filled)
             if filled < qty or order.filled_qty >= order.qty:
                 break
+
+    def _take_top(self, order: Order, book: OrderBook, ladder_yes: bool, best: int,
+                  taken: TakenLevels | None) -> None:
+        """``_take`` for top-of-book data: the one level shown is the best (crossing the order),
+        and what the data shows there is its size (``level_state``); no level list is built."""
+        size = book.yes_bid_size if ladder_yes else book.no_bid_size
+        key = (ladder_yes, best)
+        rec = None if not taken else taken.get(key)
+        left = (self.unknown_size if size is None else size) - (0 if rec is None else rec[0])
+        if left <= 0:
+            return
+        want = order.qty - order.filled_qty
+        filled = self._fill(order, DOLLAR - best if order.action == "buy" else best, want if left >= want else left,
+                            False, "displayed" if size is not None else "assumed")
+        if not filled:
+            return
+        if rec is not None:
+            rec[0] += filled
+        else:
+            self._new_taken(book.ticker, taken, key, filled, size)
 
     def _fill(self, order: Order, price: int, qty: int, is_maker: bool, basis: str) -> int:
         """Execute ``qty`` of ``order`` at ``price`` (capped by cash). Returns the quantity filled."""

@@ -23,25 +23,25 @@ __all__ = ["TakenLevels"]
 class TakenLevels(dict):
     """Taken liquidity of one market; see the module docstring."""
 
-    __slots__ = ("prices", "assumed")
+    __slots__ = ("yes_prices", "no_prices", "assumed")
 
     def __init__(self) -> None:
         super().__init__()
-        # ladder is YES -> that ladder's taken prices, ascending
-        self.prices: dict[bool, list[int]] = {True: [], False: []}
+        self.yes_prices: list[int] = []  # the YES ladder's taken prices, ascending
+        self.no_prices: list[int] = []
         self.assumed: set[tuple[bool, int]] = set()  # keys whose recorded size is None
 
     def add(self, key: tuple[bool, int], rec: list) -> None:
         """A new level taken from: ``rec`` is ``[qty, size shown then]``."""
         self[key] = rec
-        insort(self.prices[key[0]], key[1])
+        insort(self.yes_prices if key[0] else self.no_prices, key[1])
         if rec[1] is None:
             self.assumed.add(key)
 
     def drop(self, key: tuple[bool, int]) -> None:
         """The level is fresh again (its data changed or it disappeared)."""
         del self[key]
-        prices = self.prices[key[0]]
+        prices = self.yes_prices if key[0] else self.no_prices
         del prices[bisect_left(prices, key[1])]
         self.assumed.discard(key)
 

@@ -65,7 +65,16 @@ class EquityPath:
     def changed(self, ticker: str, ts: int) -> None:
         """Cash or the position in ``ticker`` changed (a fill or a settlement)."""
         self._revalue(ticker)
-        self._append(ts)
+        # _append inlined (once per fill; keep the two in step)
+        eq = self.portfolio.cash + self._open
+        equity = self.equity
+        if equity and equity[-1] == eq:
+            return
+        points = self.ts
+        if points and ts < points[-1]:
+            ts = points[-1]
+        points.append(ts)
+        equity.append(eq)
 
     def _revalue(self, ticker: str) -> None:
         # once per fill: the held entry is updated in place (``held`` is only looked up, never
