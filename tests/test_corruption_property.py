@@ -355,9 +355,6 @@ def test_cases_the_property_found(tmp_path, clean, case):
     assert str(path) in str(exc.value) and "\n" not in str(exc.value)
 
 
-@pytest.mark.xfail(strict=True, reason="replay.py reads a file whose page header was flipped as 0 rows "
-                   "without an error (rows read vs the footer's num_rows is not compared); "
-                   "routed to helper perfread, see notes/settle_to_perfread.md. Remove this mark with the fix.")
 def test_a_flipped_page_header_that_empties_a_file_is_not_silent(tmp_path, clean):
     """Found by the property above: one bit of the ``yes_bid`` dictionary page header (not covered
     by the page CRC) makes pyarrow's ``iter_batches`` yield no rows and no error."""
