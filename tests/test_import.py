@@ -170,3 +170,28 @@ def test_a_bad_second_file_group_leaves_nothing_behind(tmp_path):
     with pytest.raises(CatalogError, match=r"q.csv:line 3: quotes: column yes_bid value 45000"):
         import_files("quotes", [src], tmp_path / "cat", price_unit="cents")
     assert sorted(p.name for p in (tmp_path / "cat").iterdir()) == []
+
+
+def _final_markets(root):
+    base = {"event_ticker": "KXHIGHNY-26NOV20", "open_time": "2026-11-19T14:00:00Z",
+            "close_time": "2026-11-21T04:59:00Z", "settlement_ts": None, "result": ""}
+    rows = [{**base, "ticker": "KXHIGHNY-26NOV20-B52.5", "status": "finalized"},  # voided: Kalshi sends ""
+            {**base, "ticker": "KXHIGHNY-26NOV20-B54.5", "status": "active"}]  # still open: unsettled
+    p = root / "final.json"
+    p.write_text(json.dumps({"markets": rows, "cursor": ""}))
+    return p
+
+
+def test_finalized_market_with_an_empty_result_imports_as_void_like_download(tmp_path, capsys):
+    cat = tmp_path / "cat"
+    assert main(["import", "markets", str(_final_markets(tmp_path)), "--catalog", str(cat)]) == 0
+    assert "1 finalized market(s) with an empty result read as void" in capsys.readouterr().out
+    m = read_markets(cat).set_index("ticker")
+    assert m.loc["KXHIGHNY-26NOV20-B52.5", "result"] == "void"
+    assert m.loc["KXHIGHNY-26NOV20-B52.5", "settle_ts"] == m.loc["KXHIGHNY-26NOV20-B52.5", "close_ts"]
+    assert pd.isna(m.loc["KXHIGHNY-26NOV20-B54.5", "result"])
+    cat2 = tmp_path / "cat2"
+    import_files("markets", [_final_markets(tmp_path)], cat2, empty_result="unsettled")
+    assert read_markets(cat2)["result"].isna().all()
+    with pytest.raises(ValueError, match="empty_result must be one of"):
+        import_files("markets", [_final_markets(tmp_path)], tmp_path / "cat3", empty_result="maybe")

@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--ticker", help="market of Kalshi candlestick/orderbook responses that do not name it")
     p.add_argument("--ts", metavar="TIME", help="time of saved orderbook snapshots (Kalshi's response has none), "
                                                 "e.g. 2026-11-20T15:00:00Z, unless each carries a ts field")
+    p.add_argument("--empty-result", choices=["void", "unsettled"], default="void",
+                   help="markets: a finalized market with an empty result is void (default, as kalshi download "
+                        "reads it: Kalshi's Market.result has no 'void') or left unsettled")
     p.add_argument("--format", choices=["csv", "parquet", "jsonl", "json"], help="default: from the file name")
     p.set_defaults(func=_run)
 
@@ -37,9 +40,12 @@ def _run(args) -> int:
         if not sep or not key or not val:
             raise ValueError(f"--map expects catalog_col=source_col, got {item!r}")
         mapping[key.strip()] = val.strip()
+    notes: list[str] = []
     counts = import_files(args.kind, args.files, args.catalog, mapping=mapping, price_unit=args.price_unit,
                           size_unit=args.size_unit, tz=args.tz, fmt=args.format, period=args.period,
-                          ticker=args.ticker, ts=args.ts)
+                          ticker=args.ticker, ts=args.ts, empty_result=args.empty_result, notes=notes)
+    for line in notes:
+        print(f"warning: {line}")
     for f, n in counts.items():
         print(f"{f}: {n:,} {args.kind} rows")
     print(f"imported {sum(counts.values()):,} {args.kind} rows into {args.catalog}")

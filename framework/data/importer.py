@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..kalshi.outcome import FINAL_STATUSES, check_empty_result
 from ..units import CONTRACT, DOLLAR
 from .catalog import SCHEMAS, CatalogError, kind_files, read_markets, write_table
 from .import_book import levels_from_log
@@ -68,21 +69,36 @@ def _strings(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return col if pa.types.is_string(col.type) else col.cast(pa.string())
 
 
-def _markets_columns(cols: dict[str, pa.ChunkedArray]) -> None:
+def _markets_columns(cols: dict[str, pa.ChunkedArray], status: pa.ChunkedArray | None = None,
+                     empty_result: str = "void") -> int:
     """Kalshi markets: series/event from the ticker when absent, results lower-case (empty =
     unsettled), and a result without ``settle_ts`` settles at ``close_ts`` (Kalshi's
-    "determined" markets have no settlement time yet)."""
+    "determined" markets have no settlement time yet).
+
+    A *final* market (``status`` finalized/settled) with an empty result is read as void under
+    ``empty_result="void"``, the rule ``kalshi download`` and live runs use
+    (:func:`framework.kalshi.outcome.market_outcome`: Kalshi's ``Market.result`` has no
+    ``void``); returns how many rows were read that way."""
     t = cols["ticker"]
+    inferred = 0
     if "series_ticker" not in cols:
         cols["series_ticker"] = pc.list_element(pc.split_pattern(t, "-", max_splits=1), 0)
     if "event_ticker" not in cols:
         cols["event_ticker"] = pc.list_element(pc.split_pattern(t, "-", max_splits=1, reverse=True), 0)
+    if status is not None and empty_result == "void":
+        final = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(_strings(status))), pa.array(sorted(FINAL_STATUSES)))
+        r = pc.utf8_lower(_strings(cols["result"])) if "result" in cols else pa.nulls(len(t), pa.string())
+        void = pc.and_(pc.fill_null(final, False), pc.is_null(r))
+        inferred = pc.sum(void).as_py() or 0
+        if inferred:
+            cols["result"] = pc.if_else(void, pa.scalar("void"), r)
     if "result" in cols:
         r = pc.utf8_lower(_strings(cols["result"]))
         cols["result"] = r
         if "settle_ts" in cols and "close_ts" in cols:
             cols["settle_ts"] = pc.if_else(pc.and_(pc.is_null(cols["settle_ts"]), pc.is_valid(r)),
                                            cols["close_ts"], cols["settle_ts"])
+    return inferred
 
 
 def _infer_period(ts: pa.Array, tickers: pa.Array, at: str) -> int:
@@ -119,7 +135,8 @@ def _convert(name: str, col: pa.ChunkedArray, price_unit: str | None, size_unit:
 
 def _frame(kind: str, table: pa.Table, mapping: dict[str, str], where: Callable[[int], str],
            price_unit: str | None, size_unit: str, tz: str | None, period: int | None, at: str,
-           rest: bool = False, strict: frozenset[str] = frozenset()) -> pa.Table:
+           rest: bool = False, strict: frozenset[str] = frozenset(), empty_result: str = "void",
+           notes: list[str] | None = None) -> pa.Table:
     """One source table -> a table with the catalog's column names and types (plus the book
     log's ``action``/``size_delta`` columns, resolved later by :func:`levels_from_log`).
     ``strict``: the user's ``--map`` targets, whose source column must exist (a preset's may not)."""
@@ -167,7 +184,11 @@ def _frame(kind: str, table: pa.Table, mapping: dict[str, str], where: Callable[
             raise CatalogError(f"{at}: column {name}: {' '.join(str(e).split())}; check the column's values "
                                "and --price-unit/--size-unit") from None
     if kind == "markets":
-        _markets_columns(out)
+        status = table.column(mapping.get("status", "status")) if mapping.get("status", "status") in table.column_names else None
+        voids = _markets_columns(out, status, empty_result)
+        if voids and notes is not None:
+            notes.append(f"{at}: {voids:,} finalized market(s) with an empty result read as void (Kalshi's Market.result "
+                         "has no 'void'; --empty-result unsettled leaves them unsettled)")
     for f in schema:  # required values present in every row: name the first empty one
         if f.name in out and not f.nullable and out[f.name].null_count and not (kind == "book" and f.name == "size"):
             bad = first_true(pc.is_null(out[f.name]))
@@ -267,13 +288,18 @@ def import_files(kind: str, files: list[str | os.PathLike[str]], catalog: str | 
                  mapping: dict[str, str] | None = None, price_unit: str | None = None,
                  size_unit: str = "contracts", tz: str | None = None, fmt: str | None = None,
                  period: int | None = None, ticker: str | None = None,
-                 ts: str | None = None) -> dict[str, int]:
+                 ts: str | None = None, empty_result: str = "void",
+                 notes: list[str] | None = None) -> dict[str, int]:
     """Import ``files`` of ``kind`` into ``catalog``; returns rows read per source file.
 
     ``period``: the candles' bar length in minutes when the files have no period column (Kalshi
     candlestick responses: else their spacing). ``ticker``: the market of Kalshi candlestick or
     orderbook responses that do not name it. ``ts``: the time of saved orderbook snapshots
-    (Kalshi's response has none) unless each carries a ``ts`` field."""
+    (Kalshi's response has none) unless each carries a ``ts`` field. ``empty_result``: markets
+    whose ``status`` is final but whose result is empty are void (``"void"``, the default, as in
+    ``kalshi download``) or left unsettled (``"unsettled"``). ``notes``: a list that receives one
+    line per thing the import inferred (printed by the CLI)."""
+    check_empty_result(empty_result)
     if kind not in SCHEMAS or kind in ("fees", "fee_waivers"):
         raise CatalogError(f"unknown kind {kind!r}; use one of markets, quotes, book, trades, candles")
     if price_unit is not None and price_unit not in PRICE_UNITS:
@@ -297,7 +323,7 @@ def import_files(kind: str, files: list[str | os.PathLike[str]], catalog: str | 
                                "contracts (their field names say so); drop --price-unit/--size-unit")
         unit = price_unit or ("dollars" if src.rest else None)
         t = _frame(kind, src.table, m, src.where, unit, size_unit, tz or ("UTC" if src.rest else None),
-                   period, str(path), src.rest, frozenset(mapping or ()))
+                   period, str(path), src.rest, frozenset(mapping or ()), empty_result, notes)
         if kind == "candles" and "period" not in t.column_names:  # Kalshi responses: from the spacing
             p = _infer_period(t.column("ts").combine_chunks(), t.column("ticker").combine_chunks(), str(path))
             t = t.append_column("period", pa.array(np.full(t.num_rows, p, dtype=np.int64)))
