@@ -437,3 +437,53 @@ def test_no_flipped_byte_anywhere_in_a_file_replays_silently(tmp_path):
             silent.append(pos)
     assert silent == [] and refused > len(clean) // 2
 
+
+
+def _many_small_files(root: Path, n_files: int = 20) -> Path:
+    """Enough one-batch quote files for the replay's many-file scan (and check_group): one
+    market per file, one with prices in cents, one with crossed quotes."""
+    files = []
+    for f in range(n_files):
+        yb, nb = (40, 55) if f not in (3, 7) else (("0.4", "0.5") if f == 3 else (50, 60))
+        files.append([{"ts": 10 + i * 2 + (f % 2), "ticker": f"M-{f:02d}", "yes_bid": yb, "no_bid": nb,
+                       "yes_bid_size": 1 + i, "no_bid_size": 2} for i in range(5 + f)])
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore", CatalogWarning)  # the cents file
+        make_catalog(root, markets=[market(f"M-{f:02d}", close_ts=3000) for f in range(n_files)], quotes=files)
+    return root
+
+
+def _state(feed):
+    return [(c.path, c.rows, c.last_ts, c.col_max, c.max_price, c.crossed, c.quotes) for c in feed._checks]
+
+
+def test_group_checks_of_many_small_files_equal_the_per_file_checks(tmp_path, monkeypatch):
+    from helpers import events_of
+
+    from framework.backtest import _market_windows
+    from framework.data import replay
+
+    root = _many_small_files(tmp_path)
+    real, used = replay.check_group, []
+    monkeypatch.setattr(replay, "check_group", lambda pairs: used.append(real(pairs)) or used[-1])
+    feed = replay.ParquetReplayFeed(root, windows=_market_windows(root))
+    events = events_of(feed)
+    assert used == [True]  # the 20 files were checked as one group
+    grouped = _state(feed)
+    warnings = feed.finish_checks().items
+    monkeypatch.setattr(replay, "check_group", lambda pairs: False)  # file by file
+    feed = replay.ParquetReplayFeed(root, windows=_market_windows(root))
+    assert events_of(feed) == events
+    assert _state(feed) == grouped
+    assert feed.finish_checks().items == warnings
+    assert [w["code"] for w in warnings] == ["cents", "crossed"]
+
+
+def test_group_checks_leave_the_exact_error_to_the_file(tmp_path):
+    from framework.data.replay import ParquetReplayFeed
+
+    root = _many_small_files(tmp_path)
+    bad = kind_files(root, "quotes")[12]
+    _rewrite(bad, lambda t: _set(t, "ts", t.column("ts").cast(pa.int64()).to_pylist()[::-1]))
+    with pytest.raises(CatalogError, match=rf"^{bad}: row 1: ts goes backwards"):
+        list(ParquetReplayFeed(root).chunks())

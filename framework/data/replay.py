@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from ..core.events import BOOK, CANDLE, KIND_RANK, MIXED, QUOTE, TRADE
 from .catalog import READ_ERRORS, CatalogError, kind_files, validate_file
-from .checks import DataWarnings, SourceCheck, _str_lengths
+from .checks import DataWarnings, SourceCheck, _str_lengths, check_group
 
 __all__ = ["ParquetReplayFeed"]
 
@@ -89,13 +89,14 @@ class _Source:
     """One Parquet file of one kind, yielding filtered batches as numpy/py columns."""
 
     __slots__ = ("path", "kind", "rank", "index", "_batches", "ts", "cols", "pos", "feed", "_next",
-                 "_started", "_metadata", "_batch_size", "check")
+                 "_started", "_metadata", "_batch_size", "check", "prechecked")
 
     def __init__(self, path: Path, kind: int, index: int, batch_size: int,
                  feed: ParquetReplayFeed, metadata: pq.FileMetaData | None = None,
                  check: SourceCheck | None = None) -> None:
         self.path = path
         self.check = check  # read checks (framework.data.checks), None when turned off
+        self.prechecked = False  # True when check_group already ran the hard checks on its batches
         self.kind = kind
         self.rank = KIND_RANK[kind]
         self.index = index
@@ -175,7 +176,7 @@ class _Source:
         if ts.type != pa.timestamp("ns", tz="UTC"):
             ts = ts.cast(pa.timestamp("ns", tz="UTC"))
             batch = pa.RecordBatch.from_arrays([ts, *batch.columns[1:]], names=batch.schema.names)
-        if self.check is not None:  # on the raw batch: a filter must not hide an unsorted file
+        if self.check is not None and not self.prechecked:  # raw batch: a filter must not hide an unsorted file
             self.check.batch(batch, ts.cast(pa.int64()).to_numpy(zero_copy_only=False))
         feed = self.feed
         if feed.tickers is not None:
@@ -277,6 +278,12 @@ def _preload_small_files(sources: list[_Source]) -> set[int]:
                 by_path[tagged.fragment.path].append(tagged.record_batch)
         except (*READ_ERRORS, KeyError):
             continue
+        # the hard read checks once over the group (per-call overhead dominates tiny files); on
+        # a failure nothing is marked and each file's own check raises the exact error
+        if all(s.check is not None for s in group) and check_group(
+                [(s.check, b) for s in group for b in by_path[str(s.path)]]):
+            for s in group:
+                s.prechecked = True
         for s in group:
             s.preload(by_path[str(s.path)])
             done.add(s.index)
