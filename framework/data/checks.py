@@ -134,28 +134,33 @@ def check_group(pairs: list[tuple[SourceCheck, pa.RecordBatch]]) -> bool:
     if ts.min() < _TS_LO or ts.max() >= _TS_HI:
         return False
     prices, mins, keys = _RULES[kind]
+    values: dict[tuple[str, int], np.ndarray] = {}
+
+    def ints(name: str, fill: int = 0) -> np.ndarray:  # each column concatenated once (~4 us per chunk)
+        if (name, fill) not in values:
+            values[name, fill] = _int_view(table.column(name).combine_chunks(), fill)
+        return values[name, fill]
+
     for name in keys:
-        col = table.column(name).combine_chunks()
-        if col.null_count:
+        if table.column(name).null_count:  # summed over the chunks, nothing concatenated
             return False
         if name in _SIDE_COLUMNS:
-            lengths_s = _str_lengths(col)
+            lengths_s = _str_lengths(table.column(name).combine_chunks())
             if not ((lengths_s == 2) | (lengths_s == 3)).all():
                 return False
     seg_max: dict[str, np.ndarray] = {}
     for name, (lo, hi) in prices.items():
-        v = _int_view(table.column(name).combine_chunks(), lo)
+        v = ints(name, lo)
         if int(v.min()) < lo or int(v.max()) > hi:
             return False
         if hi < DOLLAR:  # bid/ask closes at $1 mean "no ask", not a price
             seg_max[name] = np.maximum.reduceat(v, starts)
     for name, lo in mins.items():
-        if int(_int_view(table.column(name).combine_chunks(), lo).min()) < lo:
+        if int(ints(name, lo).min()) < lo:
             return False
     crossed = None
-    if kind == "quotes":
-        yb = _int_view(table.column("yes_bid").combine_chunks())
-        nb = _int_view(table.column("no_bid").combine_chunks())
+    if kind == "quotes":  # yes_bid/no_bid are never null (keys), so the price views serve
+        yb, nb = ints("yes_bid", prices["yes_bid"][0]), ints("no_bid", prices["no_bid"][0])
         crossed = np.add.reduceat(((yb + nb >= DOLLAR) & (yb > 0) & (nb > 0)).astype(np.int64), starts).tolist()
     ends = (starts + lengths - 1).tolist()
     maxes = {name: m.tolist() for name, m in seg_max.items()}
