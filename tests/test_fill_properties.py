@@ -186,6 +186,7 @@ class _TakenChecker(Actor):
             assert taken.yes_prices == sorted(p for lad, p in taken if lad)
             assert taken.no_prices == sorted(p for lad, p in taken if not lad)
             assert taken.assumed == {k for k, rec in taken.items() if rec[1] is None}
+            assert all(rec[1] != 0 for rec in taken.values())  # TakenLevels.drop_above relies on it
             if not book.depth_known and taken is broker._taken.get(book.ticker):
                 # levels a top-of-book sync skips: shown sizes below the best (hidden: unchanged)
                 for (lad, p), rec in taken.items():

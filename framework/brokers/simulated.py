@@ -48,8 +48,6 @@ the sizes traded.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-
 from ..model.book import OrderBook
 from ..model.fees import FeeModel
 from ..model.orders import Fill, Order, OrderStatus, Trade
@@ -381,10 +379,12 @@ class SimulatedBroker:
 
     def _sync_top(self, taken: TakenLevels, ladder_yes: bool, prices: list[int], best: int | None,
                   size: int | None) -> None:
-        """Top-of-book data, one ladder: levels above the best are gone, the best shows ``size``
-        (``level_state`` for those prices, without a call per level)."""
-        for p in prices[bisect_left(prices, best or 0):]:  # a copy: _refill may drop from prices
-            self._refill(taken, (ladder_yes, p), size if p == best else 0)
+        """Top-of-book data, one ladder: the levels above the best are gone (all dropped at once:
+        a taken level never records a size of 0, so each would be), the best shows ``size``."""
+        if prices[-1] > (best or 0):
+            taken.drop_above(ladder_yes, best or 0)
+        if best is not None and prices and prices[-1] == best:
+            self._refill(taken, (ladder_yes, best), size)
 
     def _refill(self, taken: TakenLevels, key: tuple[bool, int], now: int | None) -> None:
         """One taken level whose data now shows ``now`` (a ``level_state``)."""

@@ -10,12 +10,14 @@ lets a top-of-book sync touch only the levels whose state can have changed:
   rescan every level it ever took from on every sync (per-order cost growing over the run);
 * the keys holding an assumed size, which refill when the touch moves, hidden or not.
 
-The index is only consistent if entries are added with ``add`` and removed with ``drop``.
+The index is only consistent if entries are added with ``add`` and removed with ``drop`` or
+``drop_above``. A record never holds a shown size of 0 (nothing is taken from an empty level, and
+a level the data shows empty is dropped), which ``drop_above`` relies on.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 
 __all__ = ["TakenLevels"]
 
@@ -44,6 +46,16 @@ class TakenLevels(dict):
         prices = self.yes_prices if key[0] else self.no_prices
         del prices[bisect_left(prices, key[1])]
         self.assumed.discard(key)
+
+    def drop_above(self, ladder_yes: bool, price: int) -> None:
+        """Every level of one ladder above ``price`` is fresh again (gone from the data)."""
+        prices = self.yes_prices if ladder_yes else self.no_prices
+        i = bisect_right(prices, price)
+        for p in prices[i:]:
+            key = (ladder_yes, p)
+            del self[key]
+            self.assumed.discard(key)
+        del prices[i:]
 
     def seen(self, key: tuple[bool, int], rec: list, shown: int | None) -> None:
         """The data now shows ``shown`` at the level (``level_refill = "growth"`` keeps the record)."""

@@ -479,7 +479,8 @@ class Engine:
         queue = self._queue
         drain = self._drain
         path = self.equity_path
-        held, path_ts, path_eq, portfolio = path.held, path.ts, path.equity, self.portfolio
+        # bound appends of the path's two columns (the arrays live as long as the engine)
+        held, ts_append, eq_append, portfolio = path.held, path.ts.append, path.equity.append, self.portfolio
         ts = self._last_ts
         for ts, tk, yb, nb, ybs, nbs in zip(*cols):
             if ts >= self._next_due:
@@ -504,8 +505,8 @@ class Engine:
                 if v != entry[1]:
                     path._open += v - entry[1]
                     entry[1] = v
-                    path_ts.append(ts)
-                    path_eq.append(portfolio.cash + path._open)
+                    ts_append(ts)
+                    eq_append(portfolio.cash + path._open)
             if tk in active:  # only markets with our resting orders or taken liquidity
                 broker_on_book(book)
                 if queue:
