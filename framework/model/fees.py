@@ -237,11 +237,11 @@ class FeeModel:
         """The fee ``charge`` would return, without changing the order."""
         return self._compute(order, price, qty, is_maker, ts)[0]
 
-    def quote(self, order, price: int, qty: int, is_maker: bool, ts: int | None = None) -> tuple[int, int]:
-        """What ``charge`` would do, as ``(fee, the order's new accumulator)``, without changing
-        the order: a caller that checks the fee before the fill books it with ``book`` instead of
-        computing it twice."""
-        return self._compute(order, price, qty, is_maker, ts)
+    # ``quote(order, price, qty, is_maker, ts=None) -> (fee, the order's new accumulator)``: what
+    # ``charge`` would do, without changing the order; a caller that checks the fee before the fill
+    # books it with ``book`` instead of computing it twice. The same function as ``_compute``
+    # (an alias, not a wrapper: one call less per fill).
+    quote = _compute
 
     @staticmethod
     def book(order, quote: tuple[int, int]) -> int:
