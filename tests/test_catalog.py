@@ -272,6 +272,68 @@ def test_sorted_check_is_per_file(tmp_path: Path):
         write_table(tmp_path / "flat", "trades", df)
 
 
+def _interleaved_quotes(n: int = 3000, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Time-sorted quotes over 3 UTC days, markets of 4 series interleaved row by row (so the
+    (series, date) groups are not contiguous), a shuffled index; and a markets table whose
+    series differ from the ticker prefix (``KXQ-9`` is not in it: prefix fallback)."""
+    rng = np.random.default_rng(seed)
+    tickers = [f"KXP{i % 3}-E-{i}" for i in range(8)]
+    m = markets_df().iloc[[0] * 8].reset_index(drop=True)
+    m["ticker"], m["event_ticker"] = tickers, [t.rsplit("-", 1)[0] for t in tickers]
+    m["series_ticker"] = [f"SER{i % 4}" for i in range(8)]
+    m["close_ts"], m["settle_ts"], m["result"] = T0 + pd.Timedelta(days=4), pd.NaT, None
+    ns = T0.value + np.sort(rng.integers(0, 3 * 86_400 * 10**9, n))
+    df = pd.DataFrame({
+        "ts": pd.to_datetime(ns, utc=True),
+        "ticker": np.array([*tickers, "KXQ-9"])[rng.integers(0, 9, n)],
+        "yes_bid": rng.integers(1, DOLLAR // 2, n),
+        "no_bid": rng.integers(1, DOLLAR // 2, n),
+        "yes_bid_size": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 999, n)), dtype="Int64"),
+        "no_bid_size": rng.integers(0, 999, n),
+    }, index=rng.permutation(n) + 1000)
+    return df, m
+
+
+@pytest.mark.parametrize("layout", ["interleaved", "grouped", "series column"])
+def test_partitioned_files_match_groupby_reference(tmp_path: Path, layout: str):
+    """Each (series, date) file holds exactly its rows in input order, as a row-order-preserving
+    pandas groupby builds them, whether the groups arrive interleaved or one after another."""
+    df, m = _interleaved_quotes()
+    series = df["ticker"].map(dict(zip(m["ticker"], m["series_ticker"], strict=True))).fillna("KXQ")
+    if layout == "grouped":  # one series after another: each file a contiguous run of rows
+        df, series = df.iloc[np.argsort(series.to_numpy(), kind="stable")], series.iloc[
+            np.argsort(series.to_numpy(), kind="stable")]
+    if layout == "series column":
+        df = df.assign(series=series.str.lower())  # the column wins over the markets table
+        series = df["series"]
+    write_table(tmp_path, "markets", m)
+    paths = write_table(tmp_path, "quotes", df, partition_by="series")
+    day = df["ts"].dt.strftime("%Y-%m-%d")
+    expected = {
+        Path(tmp_path, "quotes", f"series={s}", f"date={d}", "part-0.parquet"): g
+        for (s, d), g in df.drop(columns="series", errors="ignore").groupby([series, day], sort=True)
+    }
+    assert len(expected) == 20  # 5 series (4 from the markets table, KXQ by prefix) x 4 UTC dates
+    assert paths == sorted(expected)
+    for path, g in expected.items():
+        got = pq.read_table(path).to_pandas()
+        pd.testing.assert_frame_equal(_norm(got), _norm(g.reset_index(drop=True)))
+
+
+def test_unsorted_partition_writes_nothing_and_names_the_callers_row(tmp_path: Path):
+    df, m = _interleaved_quotes(200)
+    write_table(tmp_path, "markets", m)
+    # a row of the last (series, date) file goes back in time: refused before any file is written
+    last = df.index[(df["ticker"] == "KXQ-9").to_numpy()][-1]
+    pos = df.index.get_loc(last)
+    df.loc[last, "ts"] = df["ts"].iloc[0]
+    day = df["ts"].iloc[0].strftime("%Y-%m-%d")
+    with pytest.raises(CatalogError, match=rf"not sorted ascending in series=KXQ date={day}: "
+                                           rf"row {pos} \(index {last}\) is earlier"):
+        write_table(tmp_path, "quotes", df, partition_by="series")
+    assert not kind_files(tmp_path, "quotes")
+
+
 # ----------------------------------------------------------------------------- validation errors
 
 

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from framework.units import DOLLAR
 
 if TYPE_CHECKING:  # pandas is imported lazily to keep ``import framework.data.catalog`` cheap
+    import numpy as np
     import pandas as pd
 
 __all__ = [
@@ -705,43 +706,64 @@ def _check_candles(table: pa.Table, labels: Any) -> None:
         seen.add(key)
 
 
-def _check_sorted(kind: str, table: pa.Table, positions: Any, labels: Any, where: str) -> None:
+def _unsorted(kind: str, pos: int, labels: Any, where: str) -> CatalogError:
+    return CatalogError(
+        f"{kind}: column ts is not sorted ascending{where}: {_fmt_pos(pos, labels)} is earlier "
+        f"than the row before it; sort first (df.sort_values('ts', kind='stable'))"
+    )
+
+
+def _check_sorted(kind: str, table: pa.Table, labels: Any) -> None:
     import numpy as np
 
     if "ts" not in table.column_names or table.num_rows < 2:
         return
-    ts = table.column("ts").cast(pa.int64()).to_numpy()
-    bad = np.diff(ts) < 0
+    bad = np.diff(table.column("ts").cast(pa.int64()).to_numpy()) < 0
     if bad.any():
-        i = _first_bad(bad) + 1
-        pos = int(positions[i])
-        raise CatalogError(
-            f"{kind}: column ts is not sorted ascending{where}: {_fmt_pos(pos, labels)} is earlier "
-            f"than the row before it; sort first (df.sort_values('ts', kind='stable'))"
-        )
+        raise _unsorted(kind, _first_bad(bad) + 1, labels, "")
 
 
 # --------------------------------------------------------------------------- writing
 
+_DAY_NS = 86_400_000_000_000
 
-def _series_for(root: Path, kind: str, df: pd.DataFrame, table: pa.Table) -> list[str]:
-    """Series of each row: df's ``series`` column, else the markets table, else ticker prefix."""
+
+def _series_codes(root: Path, kind: str, df: pd.DataFrame, table: pa.Table) -> tuple[np.ndarray, list[str]]:
+    """Series of each row as (index into ``names`` per row, ``names`` sorted): df's ``series``
+    column, else the markets table, else the ticker prefix. Strings are dictionary-encoded once
+    and each distinct value is mapped once (a per-row Python lookup costs ~1 s per million rows)."""
+    import numpy as np
+    import pandas as pd
+
     if kind == "markets":
-        return [str(x) for x in table.column("series_ticker").to_pylist()]
-    if "series" in df.columns:
-        out = []
-        for pos, x in enumerate(df["series"].tolist()):
-            if not isinstance(x, str) or not x:
-                raise CatalogError(
-                    f"{kind}: column series has invalid value {_py(x)!r} at {_fmt_pos(pos, df.index)}"
-                )
-            out.append(x)
-        return out
-    mapping: dict[str, str] = {}
-    if kind_files(root, "markets"):
-        m = read_markets(root)
-        mapping = dict(zip(m["ticker"].tolist(), m["series_ticker"].tolist(), strict=True))
-    return [mapping.get(t) or t.split("-", 1)[0] for t in table.column("ticker").to_pylist()]
+        col = table.column("series_ticker")
+    elif "series" in df.columns:
+        s = df["series"]
+        if pd.api.types.infer_dtype(s, skipna=False) == "string" and not s.isna().any():
+            col = pa.chunked_array([pa.array(s, from_pandas=True)])  # every value a str: no row loop
+        else:
+            col = None
+        if col is None or pc.any(pc.equal(col, "")).as_py():
+            for pos, x in enumerate(s.tolist()):  # the slow path only to name the first bad row
+                if not isinstance(x, str) or not x:
+                    raise CatalogError(
+                        f"{kind}: column series has invalid value {_py(x)!r} at {_fmt_pos(pos, df.index)}"
+                    )
+            col = pa.chunked_array([pa.array(s.tolist(), type=pa.string())])
+    else:
+        col = table.column("ticker")
+    enc = pc.dictionary_encode(col).combine_chunks()
+    values = [str(x) for x in enc.dictionary.to_pylist()]  # non-null: validated above
+    if kind != "markets" and "series" not in df.columns:
+        mapping: dict[str, str] = {}
+        if kind_files(root, "markets"):
+            m = read_markets(root)
+            mapping = dict(zip(m["ticker"].tolist(), m["series_ticker"].tolist(), strict=True))
+        values = [mapping.get(t) or t.split("-", 1)[0] for t in values]
+    names = sorted(set(values))
+    rank = {s: i for i, s in enumerate(names)}
+    code = np.asarray([rank[s] for s in values], dtype=np.int64)
+    return code[enc.indices.to_numpy()], names
 
 
 def _next_free(d: Path) -> str:
@@ -775,13 +797,14 @@ def write_table(
       ``root/markets/series=<S>/<filename>``. The series of a row is, in order: a ``series``
       column of ``df`` (allowed only when partitioning, not stored in the file), the
       ``series_ticker`` of the ticker in the catalog's ``markets`` table, or the ticker's prefix
-      before the first ``-``.
+      before the first ``-``. Rows keep their input order within each file.
     * ``filename=None`` picks the first free ``part-<n>.parquet`` in each target folder (so
       writing twice appends files); an explicit ``filename`` overwrites that file.
 
     Input ``ts`` must already be sorted ascending within each output file: unsorted input is an
-    error, never silently sorted. Files are written to a hidden temp name and renamed, so a
-    crash leaves no half-written ``.parquet`` file. Returns the written paths, sorted.
+    error, never silently sorted, and is found before any file is written. Files are written to
+    a hidden temp name and renamed, so a crash leaves no half-written ``.parquet`` file. Returns
+    the written paths, sorted.
     """
     _check_kind(kind)
     root_p = Path(root)
@@ -805,41 +828,54 @@ def write_table(
 
     root_p.mkdir(parents=True, exist_ok=True)
     base = root_p / kind
-    written: list[Path] = []
     if partition_by is None:
-        _check_sorted(kind, table, np.arange(table.num_rows), df.index, "")
+        _check_sorted(kind, table, df.index)
         target = base / (filename or _next_free(base))
         _write_file(table, target)
         return [target]
 
-    series = _series_for(root_p, kind, df, table)
-    for s in set(series):
+    code, names = _series_codes(root_p, kind, df, table)
+    for s in names:
         if not _SERIES_RE.match(s):
             raise CatalogError(
                 f"{kind}: series {s!r} cannot be used as a partition folder name; "
                 f"use letters, digits, '_', '.', '-'"
             )
-    if kind == "markets":
-        keys = [(s,) for s in series]
-    else:
-        ts = table.column("ts").cast(pa.int64()).to_numpy()
-        days = (ts // 86_400_000_000_000).tolist()
-        keys = list(zip(series, days, strict=True))
-    groups: dict[tuple, list[int]] = {}
-    for pos, k in enumerate(keys):
-        groups.setdefault(k, []).append(pos)
-    for k in sorted(groups):
-        pos_arr = np.asarray(groups[k], dtype=np.int64)
-        sub = table.take(pa.array(pos_arr))
-        d = base / f"series={k[0]}"
-        where = f" in series={k[0]}"
-        if len(k) == 2:
-            day = (date(1970, 1, 1) + timedelta(days=int(k[1]))).isoformat()
-            d = d / f"date={day}"
-            where += f" date={day}"
-        _check_sorted(kind, sub, pos_arr, df.index, where)
+    n = table.num_rows
+    if n == 0:
+        return []
+    ts = table.column("ts").cast(pa.int64()).to_numpy() if kind != "markets" else None
+    key = code  # one int64 per (series, day), ordered as the (series name, day) pairs
+    if ts is not None:
+        days = ts // _DAY_NS
+        d0 = int(days.min())
+        key = code * (int(days.max()) - d0 + 1) + (days - d0)
+    presorted = bool(np.all(key[1:] >= key[:-1]))
+    # a stable sort keeps each file's rows in input order; grouped input needs no sort or copy
+    order = np.arange(n) if presorted else np.argsort(key, kind="stable")
+    skey = key if presorted else key[order]
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(skey)) + 1, [n]))
+
+    def folder(j: int) -> tuple[Path, str]:
+        s = names[int(code[order[bounds[j]]])]
+        d, where = base / f"series={s}", f" in series={s}"
+        if ts is not None:
+            day = (date(1970, 1, 1) + timedelta(days=int(days[order[bounds[j]]]))).isoformat()
+            d, where = d / f"date={day}", where + f" date={day}"
+        return d, where
+
+    if ts is not None and n > 1:  # every file sorted, checked before any is written
+        sts = ts if presorted else ts[order]
+        bad = (np.diff(sts) < 0) & (np.diff(skey) == 0)
+        if bad.any():
+            i = _first_bad(bad) + 1
+            raise _unsorted(kind, int(order[i]), df.index, folder(int(np.searchsorted(bounds, i, "right")) - 1)[1])
+    src = table if presorted else table.take(pa.array(order))
+    written: list[Path] = []
+    for j in range(len(bounds) - 1):
+        d, _ = folder(j)
         target = d / (filename or _next_free(d))
-        _write_file(sub, target)
+        _write_file(src.slice(int(bounds[j]), int(bounds[j + 1] - bounds[j])), target)  # a view
         written.append(target)
     return sorted(written)
 
