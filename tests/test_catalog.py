@@ -323,12 +323,13 @@ def test_partitioned_files_match_groupby_reference(tmp_path: Path, layout: str):
 def test_unsorted_partition_writes_nothing_and_names_the_callers_row(tmp_path: Path):
     df, m = _interleaved_quotes(200)
     write_table(tmp_path, "markets", m)
-    # a row of the last (series, date) file goes back in time: refused before any file is written
-    last = df.index[(df["ticker"] == "KXQ-9").to_numpy()][-1]
+    # a late row of series SER3 (the last in file order) goes back to the first day: refused
+    # before any file is written (the files of KXQ, SER0..SER2 sort first)
+    last = df.index[(df["ticker"] == "KXP1-E-7").to_numpy()][-1]
     pos = df.index.get_loc(last)
     df.loc[last, "ts"] = df["ts"].iloc[0]
     day = df["ts"].iloc[0].strftime("%Y-%m-%d")
-    with pytest.raises(CatalogError, match=rf"not sorted ascending in series=KXQ date={day}: "
+    with pytest.raises(CatalogError, match=rf"not sorted ascending in series=SER3 date={day}: "
                                            rf"row {pos} \(index {last}\) is earlier"):
         write_table(tmp_path, "quotes", df, partition_by="series")
     assert not kind_files(tmp_path, "quotes")
