@@ -852,7 +852,10 @@ def write_table(
         key = code * (int(days.max()) - d0 + 1) + (days - d0)
     presorted = bool(np.all(key[1:] >= key[:-1]))
     # a stable sort keeps each file's rows in input order; grouped input needs no sort or copy
-    order = np.arange(n) if presorted else np.argsort(key, kind="stable")
+    if presorted:
+        order = np.arange(n)
+    else:  # few distinct keys: as uint16 numpy's stable sort is a radix sort (~5x faster than int64's)
+        order = np.argsort(key.astype(np.uint16) if key.max() < 1 << 16 else key, kind="stable")
     skey = key if presorted else key[order]
     bounds = np.concatenate(([0], np.flatnonzero(np.diff(skey)) + 1, [n]))
 
