@@ -376,9 +376,6 @@ def test_a_flipped_page_header_that_empties_a_file_is_not_silent(tmp_path, clean
     assert res.data_warnings.items or seen == clean_seen, "the quotes file was dropped silently"
 
 
-@pytest.mark.xfail(strict=True, reason="no check sees the same trade_id in two files (a catalog imported "
-                   "twice, or a download and an import of the same prints); routed to helper perfread "
-                   "(replay / kalshi catalog check), see notes/settle_to_perfread.md. Remove this mark with the fix.")
 def test_the_same_trades_in_two_files_are_not_silent(tmp_path, clean):
     """Not in issue 13's list, found while probing: every trade replayed twice, exit 0, no warning."""
     src, clean_seen = clean

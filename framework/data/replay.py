@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from ..core.events import BOOK, CANDLE, KIND_RANK, MIXED, QUOTE, TRADE
 from .catalog import READ_ERRORS, CatalogError, kind_files, validate_file
 from .checks import DataWarnings, SourceCheck, _str_lengths, check_group
+from .trade_overlap import check_duplicate_trades
 
 __all__ = ["ParquetReplayFeed"]
 
@@ -339,6 +340,8 @@ class ParquetReplayFeed:
                 self._metadata.append(meta)
         if "candles" in self.kinds:
             self._select_period(candle_period)
+        if check and "trades" in self.kinds:  # one print in two files would replay twice
+            check_duplicate_trades([(p, m) for (k, p), m in zip(self.files, self._metadata) if k == TRADE])
         self.rows_read = 0
 
     def _kind_files(self, name: str) -> list[Path]:
