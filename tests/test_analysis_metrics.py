@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from helpers import SEC, T0, at, market, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from framework import CONTRACT, Strategy
 from framework.analysis.drawdown import drawdown_series, max_drawdown
@@ -57,6 +59,52 @@ def test_max_drawdown_unrecovered_runs_to_end_and_longest_is_any_episode():
     assert (dd.recovery_ts, dd.duration, dd.longest) == (None, 500, 500)
     assert max_drawdown([], []).amount == 0
     assert max_drawdown([0, 1, 2], [1, 2, 3]).amount == 0
+
+
+def _max_drawdown_loop(ts, equity, end=None):
+    """The reference: the plain loop max_drawdown was before it was vectorised (kept here so the
+    numpy version is checked against it on arbitrary paths)."""
+    n = len(equity)
+    if n == 0:
+        return (0, None, None, None, 0, 0)
+    end = ts[-1] if end is None else max(end, ts[-1])
+    peak, peak_ts = equity[0], ts[0]
+    worst, best, recovery = 0, None, None
+    underwater = worst_here = False
+    longest = 0
+    for i in range(1, n):
+        v, t = equity[i], ts[i]
+        if v >= peak:
+            if underwater:
+                longest = max(longest, t - peak_ts)
+                if worst_here:
+                    recovery = t
+                underwater = worst_here = False
+            peak, peak_ts = v, t
+            continue
+        underwater = True
+        if peak - v > worst:
+            worst, best, recovery, worst_here = peak - v, (peak, peak_ts, t), None, True
+    if underwater:
+        longest = max(longest, end - peak_ts)
+    if best is None:
+        return (0, None, None, None, 0, 0)
+    return (worst, best[1], best[2], recovery, (recovery if recovery is not None else end) - best[1], longest)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(-50, 50)), max_size=40), st.integers(0, 30))
+def test_max_drawdown_matches_the_reference_loop(steps, tail):
+    ts, eq, t = [], [], 0
+    for dt, v in steps:  # non-decreasing times (equal times happen: a fill and a mark at one ts)
+        t += dt
+        ts.append(t)
+        eq.append(v * 10**4)
+    end = (ts[-1] if ts else 0) + tail
+    dd = max_drawdown(ts, eq, end)
+    got = (dd.amount, dd.peak_ts, dd.trough_ts, dd.recovery_ts, dd.duration, dd.longest)
+    assert got == _max_drawdown_loop(ts, eq, end)
+    assert all(type(x) is int or x is None for x in got)  # plain ints: metrics.json stays exact
 
 
 def test_grid_equity_daily_and_period_returns():
