@@ -7,14 +7,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from .analysis.probes import DEFAULT_HORIZONS, MidProbes
 from .analysis.results import Result
 from .brokers.bar_fills import BarRule
 from .brokers.simulated import BROKER_OPTIONS, SimulatedBroker
 from .core.engine import Engine
 from .core.strategy_errors import StrategyError
-from .data.catalog import CatalogError, kind_files, read_markets
-from .data.checks import DataWarnings, check_markets_files
+from .data.catalog import CatalogError, _merge_markets, _read_file, kind_files
+from .data.checks import DataWarnings, read_checked_markets
 from .data.replay import ParquetReplayFeed, _to_ns
 from .logs import ensure_strategy_output
 from .model.fees import FEE_OPTIONS, fee_model_from_options
@@ -63,42 +66,40 @@ def _few(items, n: int = 8) -> str:
 
 def _select_markets(catalog: Path, markets: Iterable[str] | None, series: Iterable[str] | None):
     """The selected markets' rows; a selection that matches nothing is an error saying what exists."""
-    check_markets_files(catalog)  # hard settlement-metadata problems, naming the file
-    table = read_markets(catalog)
-    if not len(table):
+    return _markets(catalog, markets, series)[0]
+
+
+def _markets(catalog: Path, markets: Iterable[str] | None,
+             series: Iterable[str] | None) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]]]:
+    """The selected markets' rows (times as int ns, nulls as None) and every market's replay
+    window (:func:`_market_windows`), from one checked read of the markets table, in Arrow (no
+    pandas: a thousand markets cost ~1 ms instead of ~40)."""
+    table = read_checked_markets(catalog)  # hard settlement-metadata problems, naming the file
+    if not table.num_rows:
         raise CatalogError(f"catalog {catalog} has no markets table (markets/*.parquet), so no position "
                            f"would ever settle; import one with `kalshi import markets FILE --catalog "
                            f"{catalog}` (docs/data-format.md)")
+    windows = _windows(table)
     if series is not None:
         series = set([series] if isinstance(series, str) else series)
-        present = sorted(set(table["series_ticker"]))
+        present = sorted(set(table.column("series_ticker").to_pylist()))
         absent = sorted(series - set(present))
         if absent:
             raise CatalogError(f"series {', '.join(absent)}: no markets in the catalog {catalog}; "
                                f"series present: {_few(present)}")
-        table = table[table["series_ticker"].isin(series)]
+        table = table.filter(pc.is_in(table.column("series_ticker"), value_set=pa.array(sorted(series), pa.string())))
     if markets is not None:
         markets = [markets] if isinstance(markets, str) else list(markets)
-        missing = sorted(set(markets) - set(table["ticker"]))
+        tickers = table.column("ticker").to_pylist()
+        missing = sorted(set(markets) - set(tickers))
         if missing:
             scope = f" of series {', '.join(sorted(series))}" if series is not None else ""
             raise CatalogError(f"market(s) not in catalog {catalog}{scope}: {_few(missing, 5)}; "
-                               f"markets present: {_few(sorted(table['ticker']))}")
-        table = table[table["ticker"].isin(markets)]
-    import pandas as pd
-
-    rows = []
-    for rec in table.to_dict("records"):
-        row = {}
-        for k, v in rec.items():
-            if k.endswith("_ts"):
-                row[k] = None if v is None or v != v else int(v.value)  # NaT -> None
-            elif k == "settlement_value":  # pandas Int64: pd.NA or a numpy int
-                row[k] = None if v is None or v is pd.NA else int(v)
-            else:
-                row[k] = None if v is None or (isinstance(v, float) and v != v) else v
-        rows.append(row)
-    return rows
+                               f"markets present: {_few(sorted(tickers))}")
+        table = table.filter(pc.is_in(table.column("ticker"), value_set=pa.array(sorted(set(markets)), pa.string())))
+    names = table.column_names
+    cols = [(c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c).to_pylist() for c in table.columns]
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)], windows
 
 
 def _starting_cash(value: int | str | Decimal | None) -> int:
@@ -147,13 +148,13 @@ def run_backtest(strategy: str | type[Strategy] | Strategy, catalog: str | Path,
     start_ns, end_ns = _to_ns(start), _to_ns(end)
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
         raise ValueError(f"start {start} is at or after end {end}: nothing to replay (end is exclusive)")
-    market_rows = _select_markets(root, markets, model_options.get("series"))
+    market_rows, windows = _markets(root, markets, model_options.get("series"))
     tickers = [m["ticker"] for m in market_rows] if (markets is not None or "series" in model_options) else None
     feed = ParquetReplayFeed(root, markets=tickers, start=start_ns, end=end_ns,
                              kinds=model_options.get("kinds", "auto"),
                              batch_size=model_options.get("batch_size", 65_536),
                              candle_period=model_options.get("candle_period"),
-                             windows=_market_windows(root))
+                             windows=windows)
     feed.require_data_between(start_ns, end_ns)
     from .data.fees_catalog import read_fee_schedule, read_fee_waivers
 
@@ -230,11 +231,14 @@ def _horizons(values) -> dict[str, int]:
 
 def _market_windows(root: Path) -> dict[str, tuple[int, int]]:
     """ticker -> (open_ts, settle_ts or else close_ts) for the replay's window check."""
-    out = {}
-    for rec in read_markets(root)[["ticker", "open_ts", "close_ts", "settle_ts"]].itertuples(index=False):
-        end = rec.settle_ts if rec.settle_ts is not None and rec.settle_ts == rec.settle_ts else rec.close_ts
-        out[rec.ticker] = (int(rec.open_ts.value), int(end.value))
-    return out
+    return _windows(_merge_markets([_read_file(p, "markets", None) for p in kind_files(root, "markets")]))
+
+
+def _windows(table: pa.Table) -> dict[str, tuple[int, int]]:
+    """:func:`_market_windows` of a markets table (Arrow columns, no per-market Python but the dict)."""
+    end = pc.coalesce(table.column("settle_ts"), table.column("close_ts")).cast(pa.int64()).to_pylist()
+    opened = table.column("open_ts").cast(pa.int64()).to_pylist()
+    return dict(zip(table.column("ticker").to_pylist(), zip(opened, end, strict=True), strict=True))
 
 
 def _run_warnings(warnings: DataWarnings, engine, market_rows, end_ns: int | None) -> None:

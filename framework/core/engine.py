@@ -41,6 +41,7 @@ _NEVER = 1 << 62  # "no scheduled item" sentinel, later than any real timestamp
 # scheduled item kinds, in their order at equal timestamps
 # at equal times: market close, settlement, broker calls (order latency), timers, equity samples
 _CLOSE, _SETTLE, _CALL, _TIMER, _EQUITY = 0, 1, 2, 3, 4
+_INFO_KEYS = ("ticker", "event_ticker", "series_ticker", "open_ts", "close_ts", "title")  # market_info
 
 _ORDER_EVT, _FILL_EVT = 0, 1
 _VALID_TIF = ("gtc", "ioc")
@@ -119,19 +120,26 @@ class Engine:
         self._settled: set[str] = set()
         self.market_info: dict[str, dict[str, Any]] = {}
         first_open = None
+        # closes and settlements, heapified once below: the same (time, kind, seq) pop order as a
+        # _schedule per market (seq is unique, so the order is total), at half the cost
+        due = self._sched
+        seq = self._sched_seq
+        info = self.market_info
         for m in markets:
             t = m["ticker"]
             # look-ahead guard: strategies see metadata without result or settlement time
-            self.market_info[t] = {k: m.get(k) for k in ("ticker", "event_ticker", "series_ticker",
-                                                         "open_ts", "close_ts", "title")}
+            info[t] = {k: m.get(k) for k in _INFO_KEYS}
             close_ts, settle_ts, result = m.get("close_ts"), m.get("settle_ts"), m.get("result")
             if close_ts is not None:
-                self._schedule(close_ts, _CLOSE, t)
+                due.append((close_ts, _CLOSE, next(seq), t))
             if settle_ts is not None and result in SETTLE_RESULTS and (end is None or settle_ts < end):
                 self._results[t] = (result, m.get("settlement_value"))
-                self._schedule(settle_ts, _SETTLE, t)
+                due.append((settle_ts, _SETTLE, next(seq), t))
             if m.get("open_ts") is not None:
                 first_open = m["open_ts"] if first_open is None else min(first_open, m["open_ts"])
+        heapq.heapify(due)
+        if due and due[0][0] < self._next_due:
+            self._next_due = due[0][0]
         self._first_open = first_open
         broker.bind(self, self.books, portfolio)
         if hasattr(broker, "market_hours"):

@@ -640,12 +640,14 @@ def settlement_problem(table: pa.Table) -> tuple[int, str] | None:
         return table.column(name).cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
 
     o, c, st = ns("open_ts"), ns("close_ts"), ns("settle_ts")
-    result = table.column("result").to_pylist() if "result" in table.column_names else [None] * len(o)
-    value = (table.column("settlement_value").to_pylist() if "settlement_value" in table.column_names
-             else [None] * len(o))
     bad = c < o
     if bad.any():
         return _first_bad(bad), "column close_ts is before open_ts"
+    if _settlement_ok(table, c, st):
+        return None  # the common case, found without a Python loop over the rows
+    result = table.column("result").to_pylist() if "result" in table.column_names else [None] * len(o)
+    value = (table.column("settlement_value").to_pylist() if "settlement_value" in table.column_names
+             else [None] * len(o))
     seen: set[str] = set()
     for pos, (t, r, v) in enumerate(zip(table.column("ticker").to_pylist(), result, value, strict=True)):
         if r is not None and r not in RESULTS:
@@ -668,6 +670,35 @@ def settlement_problem(table: pa.Table) -> tuple[int, str] | None:
             return pos, f"column ticker has duplicate {t!r}; one row per market"
         seen.add(t)
     return None
+
+
+def _settlement_ok(table: pa.Table, c: Any, st: Any) -> bool:
+    """True when no row breaks a rule :func:`settlement_problem`'s loop checks (vectorised, so a
+    valid table of thousands of markets costs a few Arrow calls); False sends it to the loop,
+    which finds the first broken rule and words it."""
+    import numpy as np
+
+    n = table.num_rows
+    names = table.column_names
+    if "result" in names:
+        r = table.column("result")
+        has_r = r.is_valid().to_numpy(zero_copy_only=False)
+        known = pc.is_in(r, value_set=pa.array(RESULTS, pa.string())).to_numpy(zero_copy_only=False)
+        is_yes = pc.equal(r, "yes").fill_null(False).to_numpy(zero_copy_only=False)
+        is_no = pc.equal(r, "no").fill_null(False).to_numpy(zero_copy_only=False)
+        is_scalar = pc.equal(r, "scalar").fill_null(False).to_numpy(zero_copy_only=False)
+    else:
+        has_r = is_yes = is_no = is_scalar = np.zeros(n, dtype=bool)
+        known = has_r
+    if "settlement_value" in names:
+        col = table.column("settlement_value")
+        has_v = col.is_valid().to_numpy(zero_copy_only=False)
+        v = col.fill_null(0).to_numpy(zero_copy_only=False)
+    else:
+        has_v, v = np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    bad = ((has_r & (~known | (st < 0))) | ((st >= 0) & (st < c)) | (is_scalar & ~has_v)
+           | (has_v & ((v < 0) | (v > DOLLAR) | (is_yes & (v != DOLLAR)) | (is_no & (v != 0)))))
+    return not bad.any() and pc.count_distinct(table.column("ticker")).as_py() == n
 
 
 def _check_candles(table: pa.Table, labels: Any) -> None:
@@ -1029,14 +1060,26 @@ def read_markets(root: str | os.PathLike[str], tickers: Iterable[str] | None = N
     later file can update ``settle_ts``/``result``). Missing optional ``title`` reads as null.
     """
     tick = None if tickers is None else ([tickers] if isinstance(tickers, str) else list(tickers))
-    parts = [_read_file(p, "markets", tick) for p in kind_files(root, "markets")]
-    schema = SCHEMAS["markets"].remove_metadata()
-    table = pa.concat_tables(parts) if parts else schema.empty_table()
-    if table.num_rows:
-        names = table.column("ticker").to_pylist()
-        last: dict[str, int] = {}
-        for i, t in enumerate(names):
-            last[t] = i
-        order = sorted(last.values(), key=lambda i: names[i])
-        table = table.take(pa.array(order, type=pa.int64()))
-    return _to_pandas(table)
+    return _to_pandas(_merge_markets([_read_file(p, "markets", tick) for p in kind_files(root, "markets")]))
+
+
+def _merge_markets(parts: list[pa.Table]) -> pa.Table:
+    """Markets tables read in path order, as one Arrow table: one row per ticker (the last
+    part's row wins), sorted by ticker. :func:`read_markets` is this as pandas; the backtest
+    uses the Arrow table as it is (no pandas round trip)."""
+    table = pa.concat_tables(parts) if parts else SCHEMAS["markets"].remove_metadata().empty_table()
+    n = table.num_rows
+    if n > 1:
+        import numpy as np
+
+        # ticker ascending, then the latest row first: the first row of each ticker wins
+        keys = pa.table({"t": table.column("ticker"), "r": pa.array(np.arange(n - 1, -1, -1, dtype=np.int64))})
+        order = pc.sort_indices(keys, sort_keys=[("t", "ascending"), ("r", "ascending")])
+        tick = table.column("ticker").take(order)
+        dup = pc.equal(tick.slice(1), tick.slice(0, n - 1)).fill_null(False).to_numpy()
+        keep = order.to_numpy()
+        if dup.any():
+            keep = keep[np.concatenate([[True], ~dup])]
+        if not np.array_equal(keep, np.arange(n)):  # already one row per ticker, sorted: no copy
+            table = table.take(pa.array(keep))
+    return table

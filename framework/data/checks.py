@@ -29,7 +29,8 @@ import pyarrow as pa
 from ..units import DOLLAR
 from .catalog import PLAUSIBLE_TS, CatalogError
 
-__all__ = ["CENTS_LIMIT", "DataWarnings", "SourceCheck", "check_group", "check_markets_files", "check_row_count"]
+__all__ = ["CENTS_LIMIT", "DataWarnings", "SourceCheck", "check_group", "check_markets_files", "check_row_count",
+           "read_checked_markets"]
 
 CENTS_LIMIT = 100  # every price below this many $0.0001 units (one cent) looks like cents
 _TS_LO, _TS_HI = PLAUSIBLE_TS
@@ -324,8 +325,23 @@ class SourceCheck:
 def check_markets_files(root: str | Path) -> None:
     """Hard checks of every markets file: null keys and the settlement rules of
     :func:`framework.data.catalog.settlement_problem`. Raises CatalogError naming the file."""
-    from .catalog import SCHEMAS, _check_plausible_ts, _read_file, kind_files, settlement_problem
+    read_checked_markets(root)
 
+
+def read_checked_markets(root: str | Path) -> pa.Table:
+    """:func:`check_markets_files`, then the markets table as :func:`~framework.data.catalog.read_markets`
+    reads it (one row per ticker, sorted), as Arrow: each file is read once for both, and callers
+    that need rows or windows skip the pandas round trip."""
+    from .catalog import (
+        SCHEMAS,
+        _check_plausible_ts,
+        _merge_markets,
+        _read_file,
+        kind_files,
+        settlement_problem,
+    )
+
+    parts = []
     for path in kind_files(root, "markets"):
         table = _read_file(path, "markets", None)
         for f in SCHEMAS["markets"]:
@@ -339,3 +355,5 @@ def check_markets_files(root: str | Path) -> None:
         problem = settlement_problem(table)
         if problem is not None:
             raise CatalogError(f"{path}: row {problem[0]}: {problem[1]}")
+        parts.append(table)
+    return _merge_markets(parts)
