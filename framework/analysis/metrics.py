@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..model.orders import Fill
 from ..units import CONTRACT, DOLLAR
+from .columns import fill_columns
 from .drawdown import max_drawdown
 from .pnl import event_table, market_table, pnl_split
 from .returns import DAY_NS, grid_equity, period_returns, return_on_capital, sharpe, sortino
@@ -47,27 +49,32 @@ class Analysis:
     events: list[dict] = field(default_factory=list)
     predictions: list[dict] = field(default_factory=list)
     mids: list[dict] = field(default_factory=list)
+    fill_columns: dict[str, Any] = field(default_factory=dict)  # engine.fills column-wise (analysis.columns)
 
 
-def analyse(engine, run_info: dict[str, Any] | None = None, probes=None) -> Analysis:
+def analyse(engine, run_info: dict[str, Any] | None = None, probes=None,
+            order_columns: dict[str, Any] | None = None) -> Analysis:
     """All metrics and tables of a finished run. ``probes``: an ``analysis.probes.MidProbes``
-    attached before the run (market mids at horizons before close), or ``None``."""
+    attached before the run (market mids at horizons before close), or ``None``;
+    ``order_columns``: ``engine.order_log`` column-wise (``analysis.columns.order_columns``) with
+    at least ``qty`` and ``filled_qty``, when the caller built it (the fill ratios then need no loop)."""
     pf = engine.portfolio
     # book bids; the last print for markets without a book (Engine.marks)
     marks = engine.marks() if hasattr(engine, "marks") else {t: (b.yes_bid, b.no_bid) for t, b in engine.books.items()}
     split = pnl_split(pf, marks)
     final_equity = pf.cash + split["open_value"]
     results = {s.ticker: s.result for s in engine.settlements}
-    markets = market_table(pf, marks, engine.fills, results, engine.market_info)
+    fcols = fill_columns(engine.fills, Fill._fields)
+    markets = market_table(pf, marks, engine.fills, results, engine.market_info, fcols)
     orders = engine.order_log
-    n_filled_ratio, qty_ratio = fill_ratios(orders)
+    n_filled_ratio, qty_ratio = fill_ratios(orders, order_columns)
     path = engine.equity_path
     end = max(engine.now, path.ts[-1]) if len(path) else engine.now
     dd = max_drawdown(path.ts, path.equity, end)
     start = path.ts[0] if len(path) else end
     grid = grid_equity(path.ts, path.equity, start, end, DAY_NS)
     rets = period_returns([v for _, v in grid])
-    traded = sum(f.qty for f in engine.fills)
+    traded = sum(m["qty_traded"] for m in markets)  # every fill is in one market row
     gross_edge, net_edge = edge_per_contract(markets)
     won, n_traded, rate = win_rate(markets)
     notional = turnover(markets)
@@ -117,7 +124,7 @@ def analyse(engine, run_info: dict[str, Any] | None = None, probes=None) -> Anal
     predictions, mids = _scores(engine, results, probes, metrics)
     if run_info:
         metrics["run"] = run_info
-    return Analysis(metrics, markets, event_table(markets), predictions, mids)
+    return Analysis(metrics, markets, event_table(markets), predictions, mids, fcols)
 
 
 def compute_metrics(engine, run_info: dict[str, Any] | None = None) -> dict[str, Any]:

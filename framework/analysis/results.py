@@ -14,8 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..model.orders import Fill, Settlement
+import numpy as np
+
+from ..model.orders import Settlement
 from ..units import CONTRACT, DOLLAR, fmt_contracts, fmt_money
+from .columns import frame, order_columns
 from .metrics import analyse, compute_metrics
 from .pnl import MARKET_COLUMNS
 
@@ -59,17 +62,19 @@ class Result:
     def from_engine(cls, engine, run_info: dict[str, Any] | None = None, probes=None) -> Result:
         import pandas as pd
 
-        an = analyse(engine, run_info, probes)
-        # column-wise construction: no per-row dicts (1 M orders would cost seconds and GBs)
-        fills = pd.DataFrame(engine.fills, columns=list(Fill._fields))[_FILL_COLUMNS]
-        orders = pd.DataFrame({c: [getattr(o, c) for o in engine.order_log] for c in _ORDER_COLUMNS},
-                              columns=_ORDER_COLUMNS)
+        # column-wise construction, each column typed once (analysis.columns): no per-row dicts
+        # nor per-cell inference (1 M orders would cost seconds and GBs)
+        ocols = order_columns(engine.order_log, _ORDER_COLUMNS)
+        an = analyse(engine, run_info, probes, ocols)
+        fills = frame(an.fill_columns, _FILL_COLUMNS)
+        orders = frame(ocols, _ORDER_COLUMNS)
         equity = pd.DataFrame(engine.equity, columns=["ts", "cash", "open_value"])
         equity["equity"] = equity["cash"] + equity["open_value"]
         records = pd.DataFrame(engine.records, columns=["ts", "name", "value"])
         settlements = pd.DataFrame(engine.settlements, columns=list(Settlement._fields))
-        path = pd.DataFrame({"ts": pd.Series(engine.equity_path.ts, dtype="int64"),
-                             "equity": pd.Series(engine.equity_path.equity, dtype="int64")})
+        # np.array copies (an array('q') through its buffer, no per-point boxing)
+        path = pd.DataFrame({"ts": np.array(engine.equity_path.ts, dtype=np.int64),
+                             "equity": np.array(engine.equity_path.equity, dtype=np.int64)})
         markets = pd.DataFrame(an.markets, columns=MARKET_COLUMNS)
         events = pd.DataFrame(an.events)
         predictions = pd.DataFrame(an.predictions, columns=["ts", "ticker", "p", "mid", "outcome"])

@@ -6,10 +6,14 @@ Money in, exact out: turnover is an int of money units; edge per contract is a r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
 
 from ..units import CONTRACT, DOLLAR
+from .columns import sums_fit
 
 __all__ = ["edge_per_contract", "fill_ratios", "turnover", "win_rate"]
 
@@ -21,14 +25,20 @@ def turnover(markets: Iterable[dict]) -> int:
     return sum(m["notional"] for m in markets)
 
 
-def fill_ratios(orders: Sequence) -> tuple[float, float]:
+def fill_ratios(orders: Sequence, columns: Mapping[str, Any] | None = None) -> tuple[float, float]:
     """(orders with any fill / orders, filled qty / ordered qty); 0.0 without orders. Orders the
-    risk gate or the exchange rejected count as unfilled."""
+    risk gate or the exchange rejected count as unfilled. ``columns``: the same orders column-wise
+    (``analysis.columns.order_columns``); int64 ``qty`` / ``filled_qty`` arrays are summed by numpy."""
     if not orders:
         return 0.0, 0.0
-    n_filled = sum(1 for o in orders if o.filled_qty)
-    ordered = sum(o.qty for o in orders)
-    filled = sum(o.filled_qty for o in orders)
+    qty, got = (columns.get("qty"), columns.get("filled_qty")) if columns is not None else (None, None)
+    if isinstance(qty, np.ndarray) and isinstance(got, np.ndarray) and sums_fit(qty) and sums_fit(got):
+        n_filled = int(np.count_nonzero(got))
+        ordered, filled = int(qty.sum()), int(got.sum())
+    else:
+        n_filled = sum(1 for o in orders if o.filled_qty)
+        ordered = sum(o.qty for o in orders)
+        filled = sum(o.filled_qty for o in orders)
     return n_filled / len(orders), (filled / ordered if ordered else 0.0)
 
 
