@@ -4,6 +4,8 @@ sums as the per-fill loop (which stays as the fallback and the reference here)."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -56,3 +58,24 @@ def test_column_sums_fall_back_when_int64_could_overflow():
     cols = fill_columns(fills, Fill._fields)
     assert _sums_by_column(cols, {"A": "yes"}) is None  # the caller then uses the exact loop
     assert _sums_by_fill(fills, {"A": "no"})["A"]["edge"] == -2 * 10_000 * 2**60
+
+
+def test_a_run_without_fills_writes_the_same_empty_fills_table_as_before(tmp_path):
+    """No fills: the object columns the row-built frame had (e7120df's column-wise build gave
+    float64 columns, so fills.parquet held a 'double' ticker)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from framework import Strategy, run_backtest
+
+    class Idle(Strategy):
+        def on_book(self, book):
+            pass
+
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    res = run_backtest(Idle, sample, equity_interval=None)
+    assert res.fills.empty
+    res.write(tmp_path)
+    schema = pq.read_schema(tmp_path / "fills.parquet")
+    assert not any(pa.types.is_floating(schema.field(c).type) for c in schema.names)
+    assert [str(t) for t in res.fills.dtypes[1:]] == ["object"] * (len(res.fills.columns) - 1)

@@ -66,7 +66,9 @@ class Result:
         # nor per-cell inference (1 M orders would cost seconds and GBs)
         ocols = order_columns(engine.order_log, _ORDER_COLUMNS)
         an = analyse(engine, run_info, probes, ocols)
-        fills = frame(an.fill_columns, _FILL_COLUMNS)
+        # no fills: the row-built frame's object columns, as before the column-wise build (empty
+        # lists would make float64 columns: a 'double' ticker in fills.parquet)
+        fills = frame(an.fill_columns, _FILL_COLUMNS) if engine.fills else pd.DataFrame([], columns=_FILL_COLUMNS)
         orders = frame(ocols, _ORDER_COLUMNS)
         equity = pd.DataFrame(engine.equity, columns=["ts", "cash", "open_value"])
         equity["equity"] = equity["cash"] + equity["open_value"]
