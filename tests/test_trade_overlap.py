@@ -53,3 +53,16 @@ def test_a_print_twice_in_one_file_that_overlaps_another_is_refused(tmp_path):
     write_table(tmp_path, "trades", _trades("KXA-1", "2026-11-20 10:01", ["b1"]), filename="b.parquet")
     with pytest.raises(CatalogError, match=r"trade_id 'a1' is in .*a\.parquet twice"):
         check_duplicate_trades(_files(tmp_path))
+
+
+def test_files_with_different_time_units_are_compared_in_one_unit(tmp_path):
+    """A foreign file stored in ms overlaps an ns file in time: its raw statistics (ms counts)
+    must not be compared with ns counts, or the shared print is never looked for."""
+    import pyarrow as pa
+
+    write_table(tmp_path, "trades", _trades("KXA-1", "2026-11-20 10:00", ["a1", "a2", "a3"]), filename="a.parquet")
+    t = pa.Table.from_pandas(_trades("KXA-1", "2026-11-20 10:01", ["a2", "b1"]), preserve_index=False)
+    t = t.set_column(0, "ts", t.column("ts").cast(pa.timestamp("ms", tz="UTC")))
+    pq.write_table(t, tmp_path / "trades" / "b_ms.parquet")
+    with pytest.raises(CatalogError, match=r"trade_id 'a2' is in both .*a\.parquet and .*b_ms\.parquet"):
+        check_duplicate_trades(_files(tmp_path))

@@ -44,6 +44,7 @@ __all__ = [
     "SCHEMAS",
     "CatalogError",
     "CatalogWarning",
+    "column_range",
     "kind_files",
     "read_markets",
     "read_table",
@@ -262,6 +263,37 @@ def _type_ok(expected: pa.DataType, actual: pa.DataType, nullable: bool) -> bool
     if pa.types.is_boolean(expected):
         return pa.types.is_boolean(actual)
     return actual == expected
+
+
+_NS_PER_UNIT = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+
+
+def column_range(meta: pq.FileMetaData, name: str) -> tuple[Any, Any] | None:
+    """``(min, max)`` of column ``name`` over a file's row groups, from the footer's statistics
+    (no data read), or ``None`` when the column or a statistic is missing.
+
+    Timestamps come back as int ns whatever unit the file stores (files other tools wrote may
+    use s/ms/us), other columns as their raw physical values (ints; strings as bytes), so ranges
+    of different files compare."""
+    schema = meta.schema.to_arrow_schema()
+    idx = schema.get_field_index(name)
+    if idx < 0 or meta.num_row_groups == 0:
+        return None
+    typ = schema.field(idx).type
+    scale = _NS_PER_UNIT[typ.unit] if pa.types.is_timestamp(typ) else None
+    lo = hi = None
+    for g in range(meta.num_row_groups):
+        st = meta.row_group(g).column(idx).statistics
+        if st is None or not st.has_min_max:
+            return None
+        a, b = st.min_raw, st.max_raw  # raw: no datetime/Timestamp object per statistic
+        if scale is not None:
+            if not isinstance(a, int):  # e.g. INT96 timestamps: no comparable raw value
+                return None
+            a, b = a * scale, b * scale
+        lo = a if lo is None or a < lo else lo
+        hi = b if hi is None or b > hi else hi
+    return lo, hi
 
 
 def validate_file(path: str | os.PathLike[str], kind: str, schema: pa.Schema | None = None) -> pa.Schema:

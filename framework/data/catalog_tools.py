@@ -18,7 +18,6 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from .catalog import (
     _conform,
     _read_file,
     _to_pandas,
+    column_range,
     kind_files,
     read_markets,
     validate_file,
@@ -69,30 +69,9 @@ class KindInfo:
     periods: list[int] = field(default_factory=list)  # candles only
 
 
-def _stat_ns(v) -> int:
-    """A timestamp statistic (datetime, naive = UTC, or raw int ns) as int ns."""
-    if isinstance(v, datetime):
-        import pandas as pd  # Timestamp keeps nanoseconds where datetime.timestamp() would not
-
-        t = pd.Timestamp(v)
-        return int((t.tz_localize("UTC") if t.tzinfo is None else t).value)
-    return int(v)
-
-
 def _ts_range(meta: pq.FileMetaData) -> tuple[int | None, int | None]:
-    schema = meta.schema.to_arrow_schema()
-    idx = schema.get_field_index("ts")
-    if idx < 0:
-        return None, None
-    lo = hi = None
-    for g in range(meta.num_row_groups):
-        st = meta.row_group(g).column(idx).statistics
-        if st is None or not st.has_min_max:
-            return None, None  # unknown without reading: report no range rather than a wrong one
-        a, b = _stat_ns(st.min), _stat_ns(st.max)
-        lo = a if lo is None else min(lo, a)
-        hi = b if hi is None else max(hi, b)
-    return lo, hi
+    # unknown without reading (no ``ts`` or a statistic missing): no range rather than a wrong one
+    return column_range(meta, "ts") or (None, None)
 
 
 def catalog_info(root: str | os.PathLike[str]) -> dict:

@@ -19,26 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .catalog import CatalogError
+from .catalog import CatalogError, column_range
 
 __all__ = ["check_duplicate_trades", "overlapping_files"]
 
 _Range = tuple[object, object] | None  # (min, max) from the footer, None when unknown
-
-
-def _column_range(meta: pq.FileMetaData, name: str) -> _Range:
-    """``(min, max)`` of a column over all row groups, or ``None`` when a statistic is missing."""
-    idx = meta.schema.to_arrow_schema().get_field_index(name)
-    if idx < 0 or meta.num_row_groups == 0:
-        return None
-    lo = hi = None
-    for g in range(meta.num_row_groups):
-        st = meta.row_group(g).column(idx).statistics
-        if st is None or not st.has_min_max:
-            return None
-        lo = st.min_raw if lo is None or st.min_raw < lo else lo  # raw: no pandas Timestamp per statistic
-        hi = st.max_raw if hi is None or st.max_raw > hi else hi
-    return lo, hi
 
 
 def _overlap(a: _Range, b: _Range) -> bool:
@@ -48,7 +33,7 @@ def _overlap(a: _Range, b: _Range) -> bool:
 def overlapping_files(files: list[tuple[Path, pq.FileMetaData]]) -> list[int]:
     """Indexes of the files that share both a time range and a ticker range with another file
     (the only ones that can hold the same print), in file order."""
-    spans = [(_column_range(m, "ts"), _column_range(m, "ticker")) for _, m in files]
+    spans = [(column_range(m, "ts"), column_range(m, "ticker")) for _, m in files]
     # sweep by start time: each file is compared with the files still open at its start
     order = sorted(range(len(files)), key=lambda i: (spans[i][0] is not None, spans[i][0] and spans[i][0][0]))
     hit: set[int] = set()
