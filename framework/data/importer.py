@@ -85,15 +85,14 @@ def _markets_columns(cols: dict[str, pa.ChunkedArray], status: pa.ChunkedArray |
         cols["series_ticker"] = pc.list_element(pc.split_pattern(t, "-", max_splits=1), 0)
     if "event_ticker" not in cols:
         cols["event_ticker"] = pc.list_element(pc.split_pattern(t, "-", max_splits=1, reverse=True), 0)
+    r = pc.utf8_lower(_strings(cols["result"])) if "result" in cols else None
     if status is not None and empty_result == "void":
         final = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(_strings(status))), pa.array(sorted(FINAL_STATUSES)))
-        r = pc.utf8_lower(_strings(cols["result"])) if "result" in cols else pa.nulls(len(t), pa.string())
-        void = pc.and_(pc.fill_null(final, False), pc.is_null(r))
+        void = pc.fill_null(final, False) if r is None else pc.and_(pc.fill_null(final, False), pc.is_null(r))
         inferred = pc.sum(void).as_py() or 0
         if inferred:
-            cols["result"] = pc.if_else(void, pa.scalar("void"), r)
-    if "result" in cols:
-        r = pc.utf8_lower(_strings(cols["result"]))
+            r = pc.if_else(void, pa.scalar("void"), pa.nulls(len(t), pa.string()) if r is None else r)
+    if r is not None:
         cols["result"] = r
         if "settle_ts" in cols and "close_ts" in cols:
             cols["settle_ts"] = pc.if_else(pc.and_(pc.is_null(cols["settle_ts"]), pc.is_valid(r)),
@@ -184,7 +183,8 @@ def _frame(kind: str, table: pa.Table, mapping: dict[str, str], where: Callable[
             raise CatalogError(f"{at}: column {name}: {' '.join(str(e).split())}; check the column's values "
                                "and --price-unit/--size-unit") from None
     if kind == "markets":
-        status = table.column(mapping.get("status", "status")) if mapping.get("status", "status") in table.column_names else None
+        src_status = mapping.get("status", "status")
+        status = table.column(src_status) if src_status in table.column_names else None
         voids = _markets_columns(out, status, empty_result)
         if voids and notes is not None:
             notes.append(f"{at}: {voids:,} finalized market(s) with an empty result read as void (Kalshi's Market.result "
